@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -61,17 +62,27 @@ func Load(path string, environ []string) (Config, error) {
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return cfg, fmt.Errorf("read config: %w", err)
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err // ReadError names the path
+			}
+			return cfg, &ReadError{Path: path, Err: err}
 		}
-		if err := decode(path, data, &cfg); err != nil {
-			return cfg, err
-		}
+		// Keep going after decoding problems so the caller can report everything at once.
+		decodeErr := decode(path, data, &cfg)
+		return cfg, errors.Join(decodeErr, applyEnv(&cfg, environ))
 	}
-	if err := applyEnv(&cfg, environ); err != nil {
-		return cfg, err
-	}
-	return cfg, nil
+	return cfg, applyEnv(&cfg, environ)
 }
+
+// ReadError is returned by Load when the file could not be read at all.
+type ReadError struct {
+	Path string
+	Err  error
+}
+
+func (e *ReadError) Error() string { return "config file " + e.Path + ": " + e.Err.Error() }
+func (e *ReadError) Unwrap() error { return e.Err }
 
 // yamlLineError matches the messages yaml.v3 gives for an unknown field or a value of
 // the wrong type, so they can be reported as "file:line: ...".

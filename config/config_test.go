@@ -1,6 +1,8 @@
 package config_test
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -101,18 +103,10 @@ func TestLoadReportsEveryProblemWithItsLine(t *testing.T) {
 
 func TestLoadMissingFile(t *testing.T) {
 	_, err := config.Load(filepath.Join(t.TempDir(), "nope.yaml"), nil)
-	if err == nil || !strings.Contains(err.Error(), "nope.yaml") || !os.IsNotExist(unwrapAll(err)) {
+	var readErr *config.ReadError
+	if !errors.As(err, &readErr) || !errors.Is(err, fs.ErrNotExist) ||
+		err.Error() != "config file "+readErr.Path+": no such file or directory" {
 		t.Fatalf("err = %v, want a not-exist error naming the file", err)
-	}
-}
-
-func unwrapAll(err error) error {
-	for {
-		u, ok := err.(interface{ Unwrap() error })
-		if !ok {
-			return err
-		}
-		err = u.Unwrap()
 	}
 }
 
