@@ -108,20 +108,23 @@ func parseProcessOutput(data []byte) (Credentials, error) {
 }
 
 // limitedBuffer keeps the first limit bytes written to it and notes any overflow; it
-// keeps accepting writes so that the child never blocks on a full pipe.
+// keeps accepting writes so that the child never blocks on a full pipe. It does not
+// embed bytes.Buffer: its ReadFrom would let io.Copy bypass the limit.
 type limitedBuffer struct {
-	bytes.Buffer
+	buf      bytes.Buffer
 	limit    int
 	overflow bool
 }
 
 func (b *limitedBuffer) Write(p []byte) (int, error) {
-	if room := b.limit - b.Len(); len(p) > room {
+	if room := b.limit - b.buf.Len(); len(p) > room {
 		b.overflow = true
 		if room > 0 {
-			b.Buffer.Write(p[:room])
+			b.buf.Write(p[:room])
 		}
 		return len(p), nil
 	}
-	return b.Buffer.Write(p)
+	return b.buf.Write(p)
 }
+
+func (b *limitedBuffer) Bytes() []byte { return b.buf.Bytes() }

@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/chancery/chancery/sigv4"
 )
 
 const (
@@ -48,9 +50,9 @@ type STSClient struct {
 	HTTPClient *http.Client
 	// Timeout bounds each attempt; zero means 10s.
 	Timeout time.Duration
-
-	// now is the signing clock, for tests; nil means time.Now.
-	now func() time.Time
+	// Signer signs the requests; nil means a zero sigv4.Signer per request. Share one
+	// to keep its derived-key cache and clock-skew correction across calls.
+	Signer *sigv4.Signer
 }
 
 func (c *STSClient) clone() STSClient { return *c }
@@ -263,11 +265,11 @@ func (c *STSClient) newRequest(ctx context.Context, form url.Values, creds *Cred
 		return nil, fmt.Errorf("sts %s: no credentials to sign with", form.Get("Action"))
 	}
 	sum := sha256.Sum256(body)
-	now := time.Now
-	if c.now != nil {
-		now = c.now
+	signer := c.Signer
+	if signer == nil {
+		signer = &sigv4.Signer{}
 	}
-	if err := signRequest(ctx, req, hex.EncodeToString(sum[:]), *creds, "sts", region, now()); err != nil {
+	if err := signer.Sign(req, *creds, sigv4.Params{Service: "sts", Region: region, PayloadHash: hex.EncodeToString(sum[:])}); err != nil {
 		return nil, fmt.Errorf("sts %s: signing request: %w", form.Get("Action"), err)
 	}
 	return req, nil
