@@ -185,7 +185,7 @@ func (s *Signer) Sign(req *http.Request, creds Credentials, p Params) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.sign(req, creds, p, hash, s.signingTime(p), false)
+	_, err = s.sign(req, creds, p, hash, s.signingTime(p), false, s.ContentSHA256Header)
 	return err
 }
 
@@ -209,7 +209,7 @@ func (s *Signer) Presign(req *http.Request, creds Credentials, p Params) (*url.U
 	if err != nil {
 		return nil, err
 	}
-	return s.sign(&r, creds, p, hash, s.signingTime(p), true)
+	return s.sign(&r, creds, p, hash, s.signingTime(p), true, false)
 }
 
 // presignParams are the query parameters Presign owns; any already on the URL are
@@ -217,7 +217,7 @@ func (s *Signer) Presign(req *http.Request, creds Credentials, p Params) (*url.U
 var presignParams = []string{"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
 	"X-Amz-SignedHeaders", "X-Amz-Security-Token", "X-Amz-Signature"}
 
-func (s *Signer) sign(req *http.Request, creds Credentials, p Params, payloadHash string, t time.Time, presign bool) (*url.URL, error) {
+func (s *Signer) sign(req *http.Request, creds Credentials, p Params, payloadHash string, t time.Time, presign, contentHeader bool) (*url.URL, error) {
 	if req.URL == nil {
 		return nil, errors.New("sigv4: request has no URL")
 	}
@@ -241,7 +241,7 @@ func (s *Signer) sign(req *http.Request, creds Credentials, p Params, payloadHas
 		} else {
 			delete(h, headerSecurityToken)
 		}
-		if s.ContentSHA256Header {
+		if contentHeader {
 			setHeader(h, headerContentSHA256, payloadHash)
 		}
 	}
