@@ -13,6 +13,7 @@ import (
 //
 //	<ErrorResponse><Error><Type>Sender</Type><Code>…</Code><Message>…</Message></Error><RequestId>…</RequestId></ErrorResponse>
 //
+// (or with Error inside an Errors element, as IAM-style services answer).
 // Use errors.As to get at it.
 type APIError struct {
 	StatusCode int
@@ -50,19 +51,26 @@ func (e *APIError) retryable() bool {
 // that is not the expected XML still yields an APIError with the status, so a caller
 // can always errors.As it.
 func parseSTSError(status int, headerRequestID string, body []byte) *APIError {
+	type errorElem struct {
+		Type    string
+		Code    string
+		Message string
+	}
+	// STS puts Error directly under ErrorResponse; IAM-style services (and moto's
+	// authentication layer) wrap it in Errors.
 	var doc struct {
-		Error struct {
-			Type    string
-			Code    string
-			Message string
-		}
-		RequestID       string `xml:"RequestId"`
-		RequestIDInMeta string `xml:"ResponseMetadata>RequestId"`
+		Error           errorElem
+		Errors          errorElem `xml:"Errors>Error"`
+		RequestID       string    `xml:"RequestId"`
+		RequestIDInMeta string    `xml:"ResponseMetadata>RequestId"`
 	}
 	e := &APIError{StatusCode: status, RequestID: headerRequestID}
 	if err := xml.Unmarshal(body, &doc); err != nil {
 		e.Message = "unparsable error response: " + xmlSyntaxOnly(err).Error()
 		return e
+	}
+	if doc.Error.Code == "" {
+		doc.Error = doc.Errors
 	}
 	e.Type = truncate(strings.TrimSpace(doc.Error.Type), 64)
 	e.Code = truncate(strings.TrimSpace(doc.Error.Code), 128)
