@@ -208,8 +208,8 @@ func (r *Refresher) loop(ctx context.Context, wait time.Duration) {
 			return
 		case <-t.C():
 		}
-		var ok bool
-		if wait, ok = r.attempt(ctx); !ok && ctx.Err() != nil {
+		wait, _ = r.attempt(ctx)
+		if ctx.Err() != nil {
 			return
 		}
 	}
