@@ -24,16 +24,16 @@ func TestAPIKeyRedacts(t *testing.T) {
 	}{long, k})
 
 	outputs := map[string]string{
-		"%v":   fmt.Sprintf("%v", long),
-		"%s":   fmt.Sprintf("%s", long),
-		"%q":   fmt.Sprintf("%q", long),
-		"%x":   fmt.Sprintf("%x", long),
-		"%#v":  fmt.Sprintf("%#v", long),
-		"%+v":  fmt.Sprintf("%+v", k),
-		"%#vk": fmt.Sprintf("%#v", k),
+		"%v":    fmt.Sprintf("%v", long),
+		"%s":    fmt.Sprintf("%s", long),
+		"%q":    fmt.Sprintf("%q", long),
+		"%x":    fmt.Sprintf("%x", long),
+		"%#v":   fmt.Sprintf("%#v", long),
+		"%+v":   fmt.Sprintf("%+v", k),
+		"%#vk":  fmt.Sprintf("%#v", k),
 		"short": fmt.Sprintf("%v %#v", short, short),
-		"slog": logs.String(),
-		"json": string(js),
+		"slog":  logs.String(),
+		"json":  string(js),
 	}
 	for name, out := range outputs {
 		if strings.Contains(out, "s3cr3t") {
