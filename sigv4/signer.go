@@ -178,15 +178,21 @@ func validate(creds Credentials, p Params) error {
 // SpoolThreshold and a temporary file past it, and replacing req.Body (and GetBody) with
 // the spooled copy. A body is never signed as empty.
 func (s *Signer) Sign(req *http.Request, creds Credentials, p Params) error {
+	_, err := s.signHeader(req, creds, p)
+	return err
+}
+
+// signHeader is Sign, returning the payload hash it signed.
+func (s *Signer) signHeader(req *http.Request, creds Credentials, p Params) (string, error) {
 	if err := validate(creds, p); err != nil {
-		return err
+		return "", err
 	}
 	hash, err := s.payloadHash(req, p, false)
 	if err != nil {
-		return err
+		return "", err
 	}
 	_, err = s.sign(req, creds, p, hash, s.signingTime(p), false, s.ContentSHA256Header)
-	return err
+	return hash, err
 }
 
 // Presign returns a presigned URL for req: the signature goes in the query string with
