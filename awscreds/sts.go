@@ -323,10 +323,15 @@ func (c *STSClient) attempt(ctx context.Context, hc *http.Client, timeout time.D
 		apiErr := parseSTSError(resp.StatusCode, resp.Header.Get("X-Amzn-Requestid"), body)
 		return apiErr.retryable(), apiErr
 	}
+	return false, decodeSTSResponse(body, out)
+}
+
+// decodeSTSResponse decodes a 200 response body (untrusted) into out.
+func decodeSTSResponse(body []byte, out any) error {
 	if err := xml.Unmarshal(body, out); err != nil {
-		return false, fmt.Errorf("decoding response: %w", xmlSyntaxOnly(err))
+		return fmt.Errorf("decoding response: %w", xmlSyntaxOnly(err))
 	}
-	return false, nil
+	return nil
 }
 
 // validRegion reports whether r looks like a region name ("eu-west-1"), so that it

@@ -75,6 +75,9 @@ func parseSTSError(status int, headerRequestID string, body []byte) *APIError {
 	e.Type = truncate(strings.TrimSpace(doc.Error.Type), 64)
 	e.Code = truncate(strings.TrimSpace(doc.Error.Code), 128)
 	e.Message = truncate(strings.TrimSpace(doc.Error.Message), 1024)
+	if e.Code == "" && e.Message == "" {
+		e.Message = "response is not an AWS error document"
+	}
 	if id := strings.TrimSpace(doc.RequestID + doc.RequestIDInMeta); id != "" && e.RequestID == "" {
 		e.RequestID = truncate(id, 128)
 	}
