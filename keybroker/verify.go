@@ -22,9 +22,14 @@ const (
 	ServerIDHeader = "X-Chancery-Server-Id" // the broker the proof is meant for
 )
 
-// getCallerIdentityBody is the only body a proof may carry: exactly these two
-// parameters, nothing else.
-var getCallerIdentityParams = url.Values{"Action": {"GetCallerIdentity"}, "Version": {"2011-06-15"}}
+// isGetCallerIdentity reports whether a proof's form body is exactly
+// Action=GetCallerIdentity&Version=2011-06-15 (in any order), with nothing else.
+func isGetCallerIdentity(body []byte) bool {
+	params, err := url.ParseQuery(string(body))
+	return err == nil && len(params) == 2 &&
+		slices.Equal(params["Action"], []string{"GetCallerIdentity"}) &&
+		slices.Equal(params["Version"], []string{"2011-06-15"})
+}
 
 // A refusal is why a proof was not accepted. Its message is safe to return to the
 // caller; Status is the HTTP status to answer with and Outcome the metric label.
@@ -135,8 +140,7 @@ func (b *Broker) check(encoded string, now time.Time) (*checkedProof, error) {
 	if !b.allowed[endpoint] {
 		return nil, refuse(http.StatusUnauthorized, "rejected", "proof URL is not an allowed STS endpoint")
 	}
-	params, err := url.ParseQuery(string(p.Body))
-	if err != nil || !maps2Equal(params, getCallerIdentityParams) {
+	if !isGetCallerIdentity(p.Body) {
 		return nil, refuse(http.StatusUnauthorized, "rejected", "proof body is not exactly Action=GetCallerIdentity&Version=2011-06-15")
 	}
 
@@ -178,21 +182,6 @@ func (b *Broker) check(encoded string, now time.Time) (*checkedProof, error) {
 	return &checkedProof{endpoint: endpoint, proof: p, auth: auth, orgID: orgIDs[0], signedAt: signedAt, signature: auth.Signature}, nil
 }
 
-func maps2Equal(a, b url.Values) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, av := range a {
-		if !slices.Equal(av, b[k]) {
-			return false
-		}
-	}
-	return true
-}
-
-// forwardedHeaders are sent to STS besides the signed ones.
-var forwardedHeaders = []string{"Authorization", "X-Amz-Security-Token", "Content-Type"}
-
 // callSTS sends the checked proof to its allow-listed endpoint and returns the caller.
 func (b *Broker) callSTS(ctx context.Context, cp *checkedProof) (Identity, error) {
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.STSTimeout)
@@ -211,7 +200,9 @@ func (b *Broker) callSTS(ctx context.Context, cp *checkedProof) (Identity, error
 		}
 		req.Header[key] = cp.proof.Header.Values(key)
 	}
-	for _, key := range forwardedHeaders {
+	// Besides the signed headers, STS needs the signature, the session token and the
+	// body's type; nothing else from the proof is forwarded.
+	for _, key := range []string{"Authorization", "X-Amz-Security-Token", "Content-Type"} {
 		if v := cp.proof.Header.Values(key); len(v) > 0 {
 			req.Header[key] = v
 		}
