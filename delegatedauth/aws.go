@@ -51,18 +51,12 @@ type AWSProver struct {
 
 // Proof signs a GetCallerIdentity request with the current credentials.
 func (a *AWSProver) Proof(ctx context.Context) (Proof, error) {
-	if err := checkHeaderValue("org id", a.OrgID); err != nil {
-		return Proof{}, err
-	}
-	if err := checkHeaderValue("server id", a.ServerID); err != nil {
+	if err := a.Validate(); err != nil {
 		return Proof{}, err
 	}
 	endpoint, region, err := a.endpoint()
 	if err != nil {
 		return Proof{}, err
-	}
-	if a.Credentials == nil {
-		return Proof{}, errors.New("delegatedauth: AWS prover has no credentials provider")
 	}
 	creds, err := a.Credentials.Retrieve(ctx)
 	if err != nil {
@@ -96,6 +90,24 @@ func (a *AWSProver) Proof(ctx context.Context) (Proof, error) {
 		h.Set("Host", req.URL.Host)
 	}
 	return Proof{Method: http.MethodPost, URL: endpoint, Header: h, Body: []byte(GetCallerIdentityBody)}, nil
+}
+
+// Validate checks the prover's settings without doing any I/O, so that a
+// misconfiguration is found at start rather than at the first refresh.
+func (a *AWSProver) Validate() error {
+	if err := checkHeaderValue("org id", a.OrgID); err != nil {
+		return err
+	}
+	if err := checkHeaderValue("server id", a.ServerID); err != nil {
+		return err
+	}
+	if _, _, err := a.endpoint(); err != nil {
+		return err
+	}
+	if a.Credentials == nil {
+		return errors.New("delegatedauth: AWS prover has no credentials provider")
+	}
+	return nil
 }
 
 // endpoint returns the STS URL and signing region.

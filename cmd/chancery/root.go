@@ -106,6 +106,7 @@ The same binary is the server (chancery serve), its clients and its tools.`,
 		newServeCmd(c),
 		newConfigCmd(c),
 		newVersionCmd(c),
+		newLoginCmd(c),
 	} {
 		root.AddCommand(cmd)
 	}
