@@ -319,3 +319,42 @@ func canonicalHost(req *http.Request) string {
 	}
 	return host
 }
+
+// strictPath re-encodes an escaped path the way S3 computes its canonical URI: every
+// byte but the unreserved ones and '/' percent-encoded, an existing escape kept (in
+// upper case) unless it encodes an unreserved byte. net/http leaves characters such as
+// '+', '!' or '=' unescaped, which S3 would then sign differently from us.
+func strictPath(p string) string {
+	b := make([]byte, 0, len(p)+16)
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if c == '%' && i+2 < len(p) && isHex(p[i+1]) && isHex(p[i+2]) {
+			c = unhex(p[i+1])<<4 | unhex(p[i+2])
+			i += 2
+		} else if c == '/' {
+			b = append(b, c)
+			continue
+		}
+		if unreserved[c] {
+			b = append(b, c)
+		} else {
+			b = append(b, '%', upperhex[c>>4], upperhex[c&15])
+		}
+	}
+	return string(b)
+}
+
+// setStrictPath makes u send (and so sign) the S3-strict form of its path.
+func setStrictPath(u *url.URL) {
+	if u.Opaque != "" {
+		return // the caller chose the request-target verbatim
+	}
+	ep := u.EscapedPath()
+	sp := strictPath(ep)
+	if sp == ep {
+		return
+	}
+	if dec, err := url.PathUnescape(sp); err == nil {
+		u.Path, u.RawPath = dec, sp
+	}
+}

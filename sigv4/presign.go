@@ -50,6 +50,7 @@ func PresignURL(ctx context.Context, provider CredentialsProvider, rawURL string
 	s := &Signer{}
 	if isS3(service) {
 		s.DisableURIPathEscaping, s.DisablePathNormalization = true, true
+		setStrictPath(u)
 	}
 	signed, err := s.Presign(req, creds, Params{Service: service, Region: region, PayloadHash: UnsignedPayload, Expires: o.Expires, Time: o.Time})
 	if err != nil {

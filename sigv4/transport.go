@@ -231,6 +231,9 @@ func (t *Transport) sign(r *http.Request, creds Credentials, service, region, ha
 	if isS3(service) {
 		s = t.s3
 	}
+	if isS3(service) {
+		setStrictPath(r.URL) // r is our clone; its URL was copied by Clone
+	}
 	p := Params{Service: service, Region: region, Time: t.now().Add(t.ClockSkewOffset()), PayloadHash: hash}
 	if hasBody(r) {
 		switch {
