@@ -121,8 +121,8 @@ func copyCtx(ctx context.Context, w io.Writer, r io.Reader) (int64, error) {
 }
 
 // spool is a body read once and kept so it can be sent (and re-sent): in memory up to a
-// threshold, past it in an unlinked temporary file. The file is closed when the last
-// reader handed out by open is closed.
+// threshold, past it in an unlinked temporary file. The file is closed, and its space
+// freed, when the last reader handed out by open is closed; GetBody fails after that.
 type spool struct {
 	mem  []byte
 	file *os.File
@@ -196,17 +196,15 @@ var errSpoolReleased = errors.New("sigv4: spooled request body already released"
 func (sp *spool) open() (io.ReadCloser, error) {
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
+	if sp.file == nil {
+		// In memory there is nothing to release: always re-readable.
+		return &spoolBody{r: bytes.NewReader(sp.mem), sp: sp}, nil
+	}
 	if sp.done {
 		return nil, errSpoolReleased
 	}
 	sp.refs++
-	var r io.Reader
-	if sp.file != nil {
-		r = io.NewSectionReader(sp.file, 0, sp.size)
-	} else {
-		r = bytes.NewReader(sp.mem)
-	}
-	return &spoolBody{r: r, sp: sp}, nil
+	return &spoolBody{r: io.NewSectionReader(sp.file, 0, sp.size), sp: sp}, nil
 }
 
 func (sp *spool) release() {
@@ -220,7 +218,6 @@ func (sp *spool) release() {
 	if sp.file != nil {
 		sp.file.Close()
 	}
-	sp.mem = nil
 }
 
 type spoolBody struct {
