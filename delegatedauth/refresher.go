@@ -222,6 +222,10 @@ func (r *Refresher) attempt(ctx context.Context) (time.Duration, bool) {
 	if err == nil && k.APIKey.IsZero() {
 		err = errors.New("key source returned an empty key")
 	}
+	if err == nil && k.Expired(r.clock.Now()) {
+		// Most likely a clock skew between here and the broker; using the key would fail.
+		err = fmt.Errorf("the broker's key expired at %s, before it arrived (clock skew?)", k.Expires.UTC().Format(time.RFC3339))
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return 0, false // stopped or cancelled: nothing to record

@@ -453,3 +453,20 @@ func TestRefresherConcurrentReaders(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+func TestRefresherRefusesKeyExpiredOnArrival(t *testing.T) {
+	past := newFakeClock().Now().Add(-time.Minute).Format(time.RFC3339)
+	env := newRefresherEnv(t, keyReplyHandler(testKey, past), RefresherOptions{Static: NewAPIKey(staticKey)})
+	if err := env.r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if k := env.r.APIKey(); k.Reveal() != staticKey {
+		t.Fatalf("key = %v, want the static one", k)
+	}
+	if st := env.r.Status(); st.Failures != 1 || st.LastErr == nil || !strings.Contains(st.LastErr.Error(), "clock skew") {
+		t.Fatalf("status = %+v", st)
+	}
+	if d := env.clock.nextTimer(t); !within(d, DefaultMinRetry) {
+		t.Fatalf("retry in %v", d)
+	}
+}
