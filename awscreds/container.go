@@ -32,10 +32,14 @@ const (
 //
 // A FULL_URI host name is resolved once per Retrieve and the connection is made to the
 // address that was checked, so DNS cannot swap in another host between check and use.
+//
+// A Container must not be copied after first use.
 type Container struct {
 	HTTPClient *http.Client
 	// Timeout bounds each attempt; zero means 5s.
 	Timeout time.Duration
+
+	client metadataClient
 }
 
 // Retrieve fetches credentials from the endpoint.
@@ -48,7 +52,7 @@ func (c *Container) Retrieve(ctx context.Context) (Credentials, error) {
 	if err != nil {
 		return Credentials{}, fmt.Errorf("container credentials: %w", err)
 	}
-	hc := httpClientOr(c.HTTPClient)
+	hc := c.client.get(c.HTTPClient)
 	timeout := cmp.Or(c.Timeout, defaultContainerTimeout)
 	bo := backoff{base: 100 * time.Millisecond, max: time.Second}
 	var lastErr error

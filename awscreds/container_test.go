@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -213,5 +214,25 @@ func TestAllowedContainerAddr(t *testing.T) {
 		if err == nil && a != netip.MustParseAddr(tt.host).Unmap() {
 			t.Errorf("allowedContainerAddr(%s) = %s", tt.host, a)
 		}
+	}
+}
+
+// TestContainerDoesNotFollowRedirects: a redirect must not carry the token to a host
+// the allow-list would have refused.
+func TestContainerDoesNotFollowRedirects(t *testing.T) {
+	clearAWSEnv(t)
+	var reached atomic.Bool
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached.Store(true) }))
+	defer elsewhere.Close()
+	redirector := httptest.NewServer(http.RedirectHandler(elsewhere.URL+"/steal", http.StatusFound))
+	defer redirector.Close()
+	t.Setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", redirector.URL+"/v2/credentials/abc")
+	t.Setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "Bearer tok")
+	_, err := (&Container{}).Retrieve(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "HTTP 302") {
+		t.Errorf("Retrieve = %v, want an HTTP 302 error", err)
+	}
+	if reached.Load() {
+		t.Error("the redirect was followed")
 	}
 }

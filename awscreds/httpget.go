@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"syscall"
 )
 
@@ -34,11 +35,28 @@ func connectionRefused(err error) bool {
 	return errors.Is(err, syscall.ECONNREFUSED)
 }
 
-// httpClientOr returns hc, or a default client when nil. The default has no overall
-// timeout of its own: each call bounds itself with its context.
-func httpClientOr(hc *http.Client) *http.Client {
-	if hc != nil {
-		return hc
+// metadataClient is the default HTTP client of the IMDS and container providers,
+// made on first use. Those endpoints are link-local or loopback, so it uses no proxy
+// (a proxy could not reach them, and would see the tokens), and it follows no
+// redirect (one could lead a request carrying a token to a host the allow-list
+// rejects). It has no overall timeout: each call bounds itself with its context.
+type metadataClient struct {
+	once sync.Once
+	hc   *http.Client
+}
+
+// get returns override when set, else the default client.
+func (m *metadataClient) get(override *http.Client) *http.Client {
+	if override != nil {
+		return override
 	}
-	return http.DefaultClient
+	m.once.Do(func() {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.Proxy = nil
+		m.hc = &http.Client{
+			Transport:     t,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	})
+	return m.hc
 }

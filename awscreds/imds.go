@@ -32,6 +32,8 @@ const (
 // AWS_EC2_METADATA_DISABLED=true disables it; AWS_EC2_METADATA_SERVICE_ENDPOINT, or
 // AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE=IPv6, choose the endpoint when Endpoint is
 // empty.
+//
+// An IMDS must not be copied after first use.
 type IMDS struct {
 	Endpoint   string
 	HTTPClient *http.Client
@@ -43,6 +45,7 @@ type IMDS struct {
 	// TokenTTL is the session token lifetime asked for; zero means 6h.
 	TokenTTL time.Duration
 
+	client       metadataClient
 	mu           sync.Mutex // guards token and tokenExpires; never held across I/O
 	token        string
 	tokenExpires time.Time
@@ -179,7 +182,7 @@ func (e *imdsStatusError) Error() string { return fmt.Sprintf("HTTP %d", e.code)
 
 // request sends one IMDS request with retries on server errors and timeouts.
 func (m *IMDS) request(ctx context.Context, method, target string, header http.Header) ([]byte, error) {
-	hc := httpClientOr(m.HTTPClient)
+	hc := m.client.get(m.HTTPClient)
 	timeout := cmp.Or(m.Timeout, defaultIMDSTimeout)
 	attempts := cmp.Or(m.MaxAttempts, defaultIMDSAttempts)
 	bo := backoff{base: 50 * time.Millisecond, max: 500 * time.Millisecond}
