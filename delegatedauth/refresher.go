@@ -47,6 +47,8 @@ type RefresherOptions struct {
 	Clock Clock
 	// Logger defaults to discarding.
 	Logger *slog.Logger
+	// Metrics, if not nil, records attempts and the key served, labelled with Name.
+	Metrics *Metrics
 }
 
 // A Refresher keeps an API key fresh in the background. Start gets a first key, then a
@@ -66,6 +68,7 @@ type Refresher struct {
 	maxRetry time.Duration
 	clock    Clock
 	log      *slog.Logger
+	metrics  *Metrics
 	jitter   func() float64 // in [0, 1); tests pin it
 
 	// notifyMu serialises publishing, so subscribers see changes in order and Stop can
@@ -98,6 +101,7 @@ func NewRefresher(src KeySource, o RefresherOptions) *Refresher {
 		maxRetry: o.MaxRetry,
 		clock:    o.Clock,
 		log:      o.Logger,
+		metrics:  o.Metrics,
 		jitter:   rand.Float64,
 		subs:     map[int]func(Key){},
 	}
@@ -243,6 +247,7 @@ func (r *Refresher) attempt(ctx context.Context) (time.Duration, bool) {
 	r.publish(k, func() {
 		r.failures, r.lastErr, r.next = 0, nil, now.Add(wait)
 	})
+	r.metrics.record(r.name, true, 0, k)
 	r.log.Info("delegated auth: got an API key", "key", k, "next_refresh", wait)
 	return wait, true
 }
@@ -270,6 +275,7 @@ func (r *Refresher) fail(err error) time.Duration {
 	r.publish(replacement, func() {
 		r.failures, r.lastErr, r.next = failures, err, now.Add(wait)
 	})
+	r.metrics.record(r.name, false, failures, replacement)
 	r.log.Warn("delegated auth: getting an API key failed", "error", err, "failures", failures,
 		"retry_in", wait, "serving", replacement)
 	return wait

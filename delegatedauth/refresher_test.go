@@ -3,6 +3,7 @@ package delegatedauth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"runtime"
 	"strings"
@@ -10,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // recorder collects the keys a subscriber is told about.
@@ -71,7 +74,9 @@ func equalKeys(a []string, b ...string) bool {
 }
 
 func TestRefresherFallsBackUntilBrokerIsBack(t *testing.T) {
-	env := newRefresherEnv(t, brokerDown, RefresherOptions{Name: "main", Static: NewAPIKey(staticKey)})
+	reg := prometheus.NewPedanticRegistry()
+	metrics := NewMetrics(reg)
+	env := newRefresherEnv(t, brokerDown, RefresherOptions{Name: "main", Static: NewAPIKey(staticKey), Metrics: metrics})
 	if err := env.r.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -87,6 +92,9 @@ func TestRefresherFallsBackUntilBrokerIsBack(t *testing.T) {
 	if d := env.clock.nextTimer(t); !within(d, DefaultMinRetry) {
 		t.Fatalf("first retry in %v, want %v ±10%%", d, DefaultMinRetry)
 	}
+	if f, m := gauge(t, reg, "chancery_delegatedauth_consecutive_failures"), gauge(t, reg, "chancery_delegatedauth_key_managed"); f != 1 || m != 0 {
+		t.Fatalf("metrics: failures %v, managed %v; want 1, 0", f, m)
+	}
 
 	env.broker.set(keyReplyHandler(testKey, ""))
 	env.clock.Advance(DefaultMinRetry * 2)
@@ -101,6 +109,12 @@ func TestRefresherFallsBackUntilBrokerIsBack(t *testing.T) {
 	}
 	if got := env.seen.got(); !equalKeys(got, staticKey, testKey) {
 		t.Fatalf("subscriber saw %q, want static then managed", got)
+	}
+	if m := gauge(t, reg, "chancery_delegatedauth_key_managed"); m != 1 {
+		t.Fatalf("metrics: managed %v after a success", m)
+	}
+	if got := counters(t, reg, "chancery_delegatedauth_refreshes_total"); got != "main/failure=1 main/success=1" {
+		t.Fatalf("refreshes_total: %s", got)
 	}
 }
 
@@ -469,4 +483,43 @@ func TestRefresherRefusesKeyExpiredOnArrival(t *testing.T) {
 	if d := env.clock.nextTimer(t); !within(d, DefaultMinRetry) {
 		t.Fatalf("retry in %v", d)
 	}
+}
+
+// gauge returns the value of the single series of a gauge.
+func gauge(t *testing.T, reg prometheus.Gatherer, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no single series of %s", name)
+	return 0
+}
+
+// counters renders a counter vector as "label/label=value …", in gather order.
+func counters(t *testing.T, reg prometheus.Gatherer, name string) string {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, l.GetValue())
+			}
+			out = append(out, fmt.Sprintf("%s=%v", strings.Join(labels, "/"), m.GetCounter().GetValue()))
+		}
+	}
+	return strings.Join(out, " ")
 }
