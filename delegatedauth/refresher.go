@@ -244,9 +244,11 @@ func (r *Refresher) attempt(ctx context.Context) (time.Duration, bool) {
 			wait = max(half, r.minRetry)
 		}
 	}
-	r.publish(k, func() {
+	if !r.publish(k, func() {
 		r.failures, r.lastErr, r.next = 0, nil, now.Add(wait)
-	})
+	}) {
+		return 0, false // stopped meanwhile
+	}
 	r.metrics.record(r.name, true, 0, k)
 	r.log.Info("delegated auth: got an API key", "key", k, "next_refresh", wait)
 	return wait, true
@@ -272,9 +274,11 @@ func (r *Refresher) fail(err error) time.Duration {
 	if !cur.Managed || cur.Expired(now) {
 		replacement = Key{APIKey: r.static}
 	}
-	r.publish(replacement, func() {
+	if !r.publish(replacement, func() {
 		r.failures, r.lastErr, r.next = failures, err, now.Add(wait)
-	})
+	}) {
+		return wait // stopped meanwhile
+	}
 	r.metrics.record(r.name, false, failures, replacement)
 	r.log.Warn("delegated auth: getting an API key failed", "error", err, "failures", failures,
 		"retry_in", wait, "serving", replacement)
@@ -297,14 +301,14 @@ func (r *Refresher) jittered(d time.Duration) time.Duration {
 }
 
 // publish makes k the current key, runs update (bookkeeping, under the lock) and tells
-// subscribers if the key changed. Once Stop has begun it does nothing.
-func (r *Refresher) publish(k Key, update func()) {
+// subscribers if the key changed. Once Stop has begun it does nothing and returns false.
+func (r *Refresher) publish(k Key, update func()) bool {
 	r.notifyMu.Lock()
 	defer r.notifyMu.Unlock()
 	r.mu.Lock()
 	if r.stopped {
 		r.mu.Unlock()
-		return
+		return false
 	}
 	changed := !k.APIKey.Equal(r.cur.APIKey)
 	r.cur = k
@@ -322,6 +326,7 @@ func (r *Refresher) publish(k Key, update func()) {
 	for _, fn := range subs {
 		fn(k)
 	}
+	return true
 }
 
 // Stop ends the background refresh and waits for it, including an exchange in flight
