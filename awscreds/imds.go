@@ -154,11 +154,11 @@ func (m *IMDS) sessionToken(ctx context.Context, base string) (string, error) {
 		"X-Aws-Ec2-Metadata-Token-Ttl-Seconds": {strconv.Itoa(int(ttl / time.Second))},
 	})
 	if err != nil {
-		return "", fmt.Errorf("imds: session token: %w", err)
+		return "", fmt.Errorf("session token: %w", err)
 	}
 	token = strings.TrimSpace(string(body))
 	if token == "" || strings.ContainsAny(token, "\r\n") {
-		return "", errors.New("imds: session token response is empty or malformed")
+		return "", errors.New("session token response is empty or malformed")
 	}
 	m.mu.Lock()
 	// Expire early so that a token is never sent in its last moments.

@@ -209,6 +209,10 @@ func (r *resolver) resolve(ctx context.Context, p profile, chain []string) (Cred
 	}
 	chain = append(chain, p.name)
 
+	duration, err := parseDurationSeconds(p)
+	if err != nil {
+		return Credentials{}, err
+	}
 	roleARN := p.get("role_arn")
 	source := p.get("source_profile")
 	var base Provider
@@ -246,7 +250,7 @@ func (r *resolver) resolve(ctx context.Context, p profile, chain []string) (Cred
 			RoleARN:         roleARN,
 			RoleSessionName: p.get("role_session_name"),
 			TokenFile:       p.get("web_identity_token_file"),
-			Duration:        r.duration(p),
+			Duration:        duration,
 		}).Retrieve(ctx)
 	case p.get("sso_session") != "" || p.get("sso_start_url") != "":
 		return Credentials{}, fmt.Errorf("profile %q: SSO profiles are not supported", p.name)
@@ -261,16 +265,13 @@ func (r *resolver) resolve(ctx context.Context, p profile, chain []string) (Cred
 	if p.get("mfa_serial") != "" {
 		return Credentials{}, fmt.Errorf("profile %q: mfa_serial is not supported (no token prompt in a daemon)", p.name)
 	}
-	if _, err := parseDurationSeconds(p); err != nil {
-		return Credentials{}, err
-	}
 	return (&AssumeRole{
 		STS:             r.sts(),
 		Source:          base,
 		RoleARN:         roleARN,
 		RoleSessionName: p.get("role_session_name"),
 		ExternalID:      p.get("external_id"),
-		Duration:        r.duration(p),
+		Duration:        duration,
 	}).Retrieve(ctx)
 }
 
@@ -296,11 +297,6 @@ func (r *resolver) sts() *STSClient {
 		c.Region = r.region
 	}
 	return &c
-}
-
-func (r *resolver) duration(p profile) time.Duration {
-	d, _ := parseDurationSeconds(p)
-	return d
 }
 
 func parseDurationSeconds(p profile) (time.Duration, error) {

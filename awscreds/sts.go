@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -83,6 +84,19 @@ type AssumeRoleWithWebIdentityInput struct {
 	WebIdentityToken string
 	Duration         time.Duration
 	Policy           string
+}
+
+// String describes the input without the token.
+func (in AssumeRoleWithWebIdentityInput) String() string {
+	return fmt.Sprintf("AssumeRoleWithWebIdentityInput{RoleARN: %s, RoleSessionName: %s, WebIdentityToken: [redacted], Duration: %v}", in.RoleARN, in.RoleSessionName, in.Duration)
+}
+
+// GoString keeps %#v from printing the token.
+func (in AssumeRoleWithWebIdentityInput) GoString() string { return in.String() }
+
+// LogValue logs the input without the token.
+func (in AssumeRoleWithWebIdentityInput) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("role_arn", in.RoleARN), slog.String("role_session_name", in.RoleSessionName))
 }
 
 // AssumeRoleOutput is the result of AssumeRole and AssumeRoleWithWebIdentity.
@@ -164,8 +178,8 @@ func (c *STSClient) AssumeRoleWithWebIdentity(ctx context.Context, in AssumeRole
 }
 
 // assumeRoleResponse decodes both AssumeRoleResponse and
-// AssumeRoleWithWebIdentityResponse: their results have the same shape and xml
-// matches the result element by a name suffix only through the two fields below.
+// AssumeRoleWithWebIdentityResponse: the results have the same shape under different
+// element names, and whichever is present is used.
 type assumeRoleResponse struct {
 	AssumeRole  *assumeRoleResult `xml:"AssumeRoleResult"`
 	WebIdentity *assumeRoleResult `xml:"AssumeRoleWithWebIdentityResult"`

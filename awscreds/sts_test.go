@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -259,4 +260,16 @@ func FuzzSTSAssumeRoleResponse(f *testing.F) {
 			t.Errorf("accepted response gave incomplete credentials %v", out.Credentials)
 		}
 	})
+}
+
+func TestWebIdentityInputRedacted(t *testing.T) {
+	in := AssumeRoleWithWebIdentityInput{RoleARN: "arn", RoleSessionName: "s", WebIdentityToken: "eyJ-sekrit"}
+	var b strings.Builder
+	logger := slog.New(slog.NewTextHandler(&b, nil))
+	logger.Info("x", "in", in)
+	for _, s := range []string{fmt.Sprint(in), fmt.Sprintf("%+v", in), fmt.Sprintf("%#v", in), b.String()} {
+		if strings.Contains(s, "sekrit") {
+			t.Errorf("token leaked: %s", s)
+		}
+	}
 }
