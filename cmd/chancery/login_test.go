@@ -10,9 +10,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -275,5 +277,45 @@ func TestLoginHelp(t *testing.T) {
 	}
 	if r := execute(t, nil, "--help"); !strings.Contains(r.stdout, "login") {
 		t.Errorf("chancery --help does not list login:\n%s", r.stdout)
+	}
+}
+
+// TestLoginAWSWatchStopsOnSignal runs the real binary path in a child process and
+// stops it with SIGTERM, as a supervisor would.
+func TestLoginAWSWatchStopsOnSignal(t *testing.T) {
+	m := testenv.Moto(t)
+	b := newSTSBroker(t, m, loginKey1)
+	path := filepath.Join(t.TempDir(), "api_key")
+	cmd := exec.Command(os.Args[0], "login", "aws", "--server", b.URL, "--org", "acme", "--sts-endpoint", m.URL, "--write", path, "--watch")
+	cmd.Env = append(append(os.Environ(), asMainEnv+"=1"), motoEnviron(m)...)
+	var stdout, stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if got, _ := os.ReadFile(path); string(got) == loginKey1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no key file after 30s; stderr:\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil || stdout.String() != "" {
+			t.Fatalf("exit: %v, stdout %q, stderr:\n%s", err, stdout.String(), stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("login aws --watch did not exit on SIGTERM")
 	}
 }
