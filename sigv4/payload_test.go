@@ -158,7 +158,10 @@ type errReader struct{ err error }
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 func TestSignRejectsBadInput(t *testing.T) {
-	req := func() *http.Request { r, _ := http.NewRequest(http.MethodGet, "https://sts.amazonaws.com/", nil); return r }
+	req := func() *http.Request {
+		r, _ := http.NewRequest(http.MethodGet, "https://sts.amazonaws.com/", nil)
+		return r
+	}
 	tests := []struct {
 		name  string
 		creds Credentials
