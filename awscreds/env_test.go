@@ -3,6 +3,8 @@ package awscreds
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -90,7 +92,12 @@ func TestStatic(t *testing.T) {
 	if _, err := (Static{}).Retrieve(context.Background()); !errors.Is(err, ErrNotConfigured) {
 		t.Errorf("empty Static: %v, want ErrNotConfigured", err)
 	}
-	for _, s := range []string{Static(c).String(), Static(c).GoString()} {
+	var logged strings.Builder
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("creds", "static", Static(c))
+	if !strings.Contains(logged.String(), "AKID") {
+		t.Errorf("log line lacks the key id: %s", logged.String())
+	}
+	for _, s := range []string{Static(c).String(), Static(c).GoString(), fmt.Sprintf("%+v", Static(c)), logged.String()} {
 		if strings.Contains(s, "sekrit") {
 			t.Errorf("String leaks the secret: %s", s)
 		}

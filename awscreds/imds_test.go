@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -215,5 +218,32 @@ func TestIMDSRetriesServerErrors(t *testing.T) {
 	f.failNext = 2
 	if creds := mustRetrieve(t, &IMDS{Endpoint: srv.URL}); creds.AccessKeyID != "ASIAIMDS" {
 		t.Errorf("credentials = %v", creds)
+	}
+}
+
+type countingTransport struct {
+	calls atomic.Int32
+	next  http.RoundTripper
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.calls.Add(1)
+	return c.next.RoundTrip(r)
+}
+
+func TestIMDSConnectionRefusedNotRetried(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoint := "http://" + l.Addr().String()
+	l.Close()
+	tr := &countingTransport{next: http.DefaultTransport}
+	_, err = (&IMDS{Endpoint: endpoint, HTTPClient: &http.Client{Transport: tr}}).Retrieve(context.Background())
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("Retrieve = %v, want connection refused", err)
+	}
+	if n := tr.calls.Load(); n != 1 {
+		t.Errorf("requests = %d, want 1: a refused connection is not retried", n)
 	}
 }

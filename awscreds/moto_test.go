@@ -263,6 +263,15 @@ aws_secret_access_key = %s
 			m.checkIdentity(t, creds, tt.wantARN)
 		})
 	}
+
+	// credential_source = Environment: the role is assumed with the environment's keys.
+	t.Run("credential_source", func(t *testing.T) {
+		writeSharedFiles(t, fmt.Sprintf("[profile ci]\nrole_arn = %s\ncredential_source = Environment\nrole_session_name = from-env\n", second), "")
+		t.Setenv("AWS_ACCESS_KEY_ID", m.AccessKeyID)
+		t.Setenv("AWS_SECRET_ACCESS_KEY", m.SecretAccessKey)
+		creds := mustRetrieve(t, &SharedConfig{Profile: "ci"})
+		m.checkIdentity(t, creds, fmt.Sprintf("arn:aws:sts::%s:assumed-role/second/from-env", m.AccountID))
+	})
 }
 
 // TestMotoSignedUnsentGetCallerIdentity checks the request NewGetCallerIdentityRequest

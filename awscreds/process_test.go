@@ -106,3 +106,12 @@ func FuzzParseCredentialsDocument(f *testing.F) {
 		}
 	})
 }
+
+func TestProcessStderrOption(t *testing.T) {
+	var stderr strings.Builder
+	p := &Process{Command: `echo diagnostics >&2; echo '{"Version":1,"AccessKeyId":"A","SecretAccessKey":"S"}'`, Stderr: &stderr}
+	mustRetrieve(t, p)
+	if stderr.String() != "diagnostics\n" {
+		t.Errorf("Stderr got %q, want the command's standard error", stderr.String())
+	}
+}

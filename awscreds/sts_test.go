@@ -273,3 +273,31 @@ func TestWebIdentityInputRedacted(t *testing.T) {
 		}
 	}
 }
+
+func TestWebIdentityConfigErrors(t *testing.T) {
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	empty := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(empty, []byte(" \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name          string
+		w             WebIdentity
+		wantErr       string
+		notConfigured bool
+	}{
+		{name: "nothing set", wantErr: "AWS_WEB_IDENTITY_TOKEN_FILE not set", notConfigured: true},
+		{name: "no token file", w: WebIdentity{RoleARN: "arn"}, wantErr: "has no token file"},
+		{name: "no role", w: WebIdentity{TokenFile: tokenFile}, wantErr: "has no role ARN"},
+		{name: "missing file", w: WebIdentity{RoleARN: "arn", TokenFile: tokenFile}, wantErr: "opening token file"},
+		{name: "empty file", w: WebIdentity{RoleARN: "arn", TokenFile: empty}, wantErr: "is empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := tt.w.Retrieve(context.Background())
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || errors.Is(err, ErrNotConfigured) != tt.notConfigured {
+				t.Errorf("Retrieve = %v, want error containing %q (not configured: %v)", err, tt.wantErr, tt.notConfigured)
+			}
+		})
+	}
+}
