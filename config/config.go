@@ -9,12 +9,16 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/chancery/chancery/keybroker"
+	"github.com/chancery/chancery/store"
 )
 
 // Config is the whole configuration of a chancery process.
@@ -30,6 +34,12 @@ type Config struct {
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 
 	Log Log `yaml:"log"`
+
+	// Store is the database every capability keeps its state in.
+	Store store.Config `yaml:"store"`
+
+	// KeyBroker, when present, serves delegated auth: proofs in, API keys out.
+	KeyBroker *keybroker.Config `yaml:"keybroker"`
 }
 
 // Log configures the process's structured logs (always on stderr).
@@ -170,6 +180,17 @@ func envSettings() []envSetting {
 		}},
 		{"CHANCERY_LOG_LEVEL", func(c *Config, v string) error { c.Log.Level = v; return nil }},
 		{"CHANCERY_LOG_FORMAT", func(c *Config, v string) error { c.Log.Format = v; return nil }},
+		{"CHANCERY_STORE_DRIVER", func(c *Config, v string) error { c.Store.Driver = store.Driver(v); return nil }},
+		{"CHANCERY_STORE_PATH", func(c *Config, v string) error { c.Store.Path = v; return nil }},
+		// The DSN may hold a password: the environment keeps it out of the file.
+		{"CHANCERY_STORE_DSN", func(c *Config, v string) error { c.Store.DSN = v; return nil }},
+		{"CHANCERY_KEYBROKER_SERVER_ID", func(c *Config, v string) error {
+			if c.KeyBroker == nil {
+				return errors.New("there is no keybroker section to override")
+			}
+			c.KeyBroker.ServerID = v
+			return nil
+		}},
 	}
 }
 
@@ -225,7 +246,26 @@ func (c Config) Validate() error {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		bad("log.format: %q is not text or json", c.Log.Format)
 	}
+	if err := c.Store.Validate(); err != nil {
+		problems = append(problems, Problems(err)...)
+	}
+	if c.KeyBroker != nil {
+		if err := c.KeyBroker.Validate(); err != nil {
+			problems = append(problems, Problems(err)...)
+		}
+		if c.NeedsStateDir() && c.StateDir == "" {
+			bad("state_dir: the keybroker keeps its keys in SQLite under state_dir; set it (or run serve --dev), or use store.driver postgres")
+		}
+	}
 	return errors.Join(problems...)
+}
+
+// NeedsStateDir reports whether a configured capability keeps state in the SQLite
+// file under state_dir.
+func (c Config) NeedsStateDir() bool {
+	usesStore := c.KeyBroker != nil
+	sqliteRelative := (c.Store.Driver == "" || c.Store.Driver == store.SQLite) && !filepath.IsAbs(c.Store.Path)
+	return usesStore && sqliteRelative
 }
 
 // ParseLevel turns a level name into a slog.Level.

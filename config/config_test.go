@@ -29,8 +29,8 @@ func TestExampleConfigIsValid(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("example config does not validate: %v", err)
 	}
-	if cfg != config.Default() {
-		t.Errorf("example config drifted from the defaults it documents:\n got %+v\nwant %+v", cfg, config.Default())
+	if cfg.KeyBroker == nil || len(cfg.KeyBroker.Bindings) != 2 || cfg.Store.Driver != "sqlite" {
+		t.Errorf("example config lost its sections: %+v", cfg)
 	}
 }
 
@@ -57,6 +57,28 @@ func TestLoadPrecedence(t *testing.T) {
 	cfg, err = config.Load(path, []string{"CHANCERY_LISTEN=127.0.0.1:9100"})
 	if err != nil || cfg.Listen != "127.0.0.1:9100" {
 		t.Fatalf("env override: listen = %q, err %v", cfg.Listen, err)
+	}
+}
+
+func TestKeyBrokerNeedsADatabase(t *testing.T) {
+	path := writeFile(t, "keybroker:\n  server_id: s\n  bindings:\n    - {role: 'arn:aws:iam::1:role/x', tenant: t}\n")
+	cfg, err := config.Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "state_dir: the keybroker keeps its keys") {
+		t.Fatalf("keybroker without a state dir: %v", err)
+	}
+	cfg.Store.Driver, cfg.Store.DSN = "postgres", "postgres://db/chancery"
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("keybroker on postgres needs no state dir: %v", err)
+	}
+	cfg, _ = config.Load(path, []string{"CHANCERY_KEYBROKER_SERVER_ID=from-env", "CHANCERY_STORE_DSN=postgres://x/y", "CHANCERY_STORE_DRIVER=postgres"})
+	if cfg.KeyBroker.ServerID != "from-env" || cfg.Store.DSN != "postgres://x/y" {
+		t.Fatalf("env overrides: %+v %+v", cfg.KeyBroker, cfg.Store)
+	}
+	if _, err := config.Load("", []string{"CHANCERY_KEYBROKER_SERVER_ID=x"}); err == nil {
+		t.Fatal("overriding a keybroker setting without a keybroker section was accepted")
 	}
 }
 
@@ -165,6 +187,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("listen: [\n"))
 	f.Add([]byte("log: {level: 3}\nfoo: 1\n"))
 	f.Add([]byte("&a [*a, *a]"))
+	f.Add([]byte("keybroker:\n  bindings:\n    - role: x\n      ttl: -1s\n"))
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		path := filepath.Join(dir, "fuzz.yaml")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -23,6 +24,9 @@ type Options struct {
 	// Registry receives the server's metrics and is served on /metrics; nil: NewRegistry().
 	Registry     *prometheus.Registry
 	Capabilities []Capability
+	// Closers hold what the capabilities share (the store); they are closed after the
+	// capabilities, in reverse order.
+	Closers []io.Closer
 }
 
 // Server is one chancery process's HTTP server.
@@ -133,7 +137,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 		<-served // http.ErrServerClosed
 	}
-	if err := s.closeCapabilities(); err != nil && result == nil {
+	if err := errors.Join(s.closeCapabilities(), closeAll(s.opts.Closers)); err != nil && result == nil {
 		result = err
 	}
 	if result == nil {

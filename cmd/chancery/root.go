@@ -107,6 +107,8 @@ The same binary is the server (chancery serve), its clients and its tools.`,
 		newConfigCmd(c),
 		newVersionCmd(c),
 		newLoginCmd(c),
+		newSigv4Cmd(c),
+		newKeysCmd(c),
 	} {
 		root.AddCommand(cmd)
 	}

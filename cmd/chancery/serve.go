@@ -83,17 +83,7 @@ func (c *cli) serve(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	if cfg.StateDir != "" {
-		if err := server.PrepareStateDir(cfg.StateDir); err != nil {
-			return err
-		}
-	}
-	srv, err := server.New(server.Options{
-		Listen:          cfg.Listen,
-		ShutdownTimeout: cfg.ShutdownTimeout,
-		Logger:          log,
-		Capabilities:    c.extraCapabilities,
-	})
+	srv, err := server.FromConfig(ctx, cfg, log, c.extraCapabilities...)
 	if err != nil {
 		return err
 	}
