@@ -32,8 +32,9 @@ const (
 
 // STSClient is a small client for the three AWS STS actions credential providers need:
 // GetCallerIdentity, AssumeRole and AssumeRoleWithWebIdentity. It speaks the Query
-// protocol, signs with sigv4, bounds every response to 1 MiB, and retries throttling
-// and server errors with capped, jittered backoff.
+// protocol, signs with sigv4, bounds every response to 1 MiB, retries throttling and
+// server errors with capped, jittered backoff, and re-signs once with the server's
+// clock when a signature is refused as expired (clock skew).
 //
 // The zero value uses the global endpoint. Copy a client to change its fields; a client
 // in use must not be modified.
@@ -117,8 +118,9 @@ func (c *STSClient) GetCallerIdentity(ctx context.Context, creds Credentials) (C
 		} `xml:"GetCallerIdentityResult"`
 		RequestID string `xml:"ResponseMetadata>RequestId"`
 	}
-	err := c.call(ctx, func(ctx context.Context) (*http.Request, error) {
-		return c.NewGetCallerIdentityRequest(ctx, creds)
+	form := url.Values{"Action": {"GetCallerIdentity"}}
+	err := c.call(ctx, func(ctx context.Context, signer *sigv4.Signer) (*http.Request, error) {
+		return c.newRequest(ctx, form, &creds, signer)
 	}, "GetCallerIdentity", &resp)
 	if err != nil {
 		return CallerIdentity{}, err
@@ -131,7 +133,7 @@ func (c *STSClient) GetCallerIdentity(ctx context.Context, creds Credentials) (C
 // the caller's behalf (delegated authentication); its body can be read again through
 // GetBody.
 func (c *STSClient) NewGetCallerIdentityRequest(ctx context.Context, creds Credentials) (*http.Request, error) {
-	return c.newRequest(ctx, url.Values{"Action": {"GetCallerIdentity"}}, &creds)
+	return c.newRequest(ctx, url.Values{"Action": {"GetCallerIdentity"}}, &creds, c.signer())
 }
 
 // AssumeRole exchanges creds for the credentials of a role.
@@ -144,8 +146,8 @@ func (c *STSClient) AssumeRole(ctx context.Context, creds Credentials, in Assume
 	setOptional(form, "Policy", in.Policy)
 	setDuration(form, in.Duration)
 	var resp assumeRoleResponse
-	err := c.call(ctx, func(ctx context.Context) (*http.Request, error) {
-		return c.newRequest(ctx, form, &creds)
+	err := c.call(ctx, func(ctx context.Context, signer *sigv4.Signer) (*http.Request, error) {
+		return c.newRequest(ctx, form, &creds, signer)
 	}, "AssumeRole "+in.RoleARN, &resp)
 	if err != nil {
 		return AssumeRoleOutput{}, err
@@ -168,8 +170,8 @@ func (c *STSClient) AssumeRoleWithWebIdentity(ctx context.Context, in AssumeRole
 	setOptional(form, "Policy", in.Policy)
 	setDuration(form, in.Duration)
 	var resp assumeRoleResponse
-	err := c.call(ctx, func(ctx context.Context) (*http.Request, error) {
-		return c.newRequest(ctx, form, nil)
+	err := c.call(ctx, func(ctx context.Context, _ *sigv4.Signer) (*http.Request, error) {
+		return c.newRequest(ctx, form, nil, nil)
 	}, "AssumeRoleWithWebIdentity "+in.RoleARN, &resp)
 	if err != nil {
 		return AssumeRoleOutput{}, err
@@ -258,8 +260,17 @@ func (c *STSClient) endpoint() (string, string, error) {
 	return "https://sts." + c.Region + "." + domain + "/", c.Region, nil
 }
 
-// newRequest builds a Query-protocol POST; it is signed when creds is not nil.
-func (c *STSClient) newRequest(ctx context.Context, form url.Values, creds *Credentials) (*http.Request, error) {
+// signer returns the configured Signer or a new one.
+func (c *STSClient) signer() *sigv4.Signer {
+	if c.Signer != nil {
+		return c.Signer
+	}
+	return &sigv4.Signer{}
+}
+
+// newRequest builds a Query-protocol POST; it is signed by signer when creds is not
+// nil.
+func (c *STSClient) newRequest(ctx context.Context, form url.Values, creds *Credentials, signer *sigv4.Signer) (*http.Request, error) {
 	endpoint, region, err := c.endpoint()
 	if err != nil {
 		return nil, err
@@ -279,19 +290,18 @@ func (c *STSClient) newRequest(ctx context.Context, form url.Values, creds *Cred
 		return nil, fmt.Errorf("sts %s: no credentials to sign with", form.Get("Action"))
 	}
 	sum := sha256.Sum256(body)
-	signer := c.Signer
-	if signer == nil {
-		signer = &sigv4.Signer{}
-	}
 	if err := signer.Sign(req, *creds, sigv4.Params{Service: "sts", Region: region, PayloadHash: hex.EncodeToString(sum[:])}); err != nil {
 		return nil, fmt.Errorf("sts %s: signing request: %w", form.Get("Action"), err)
 	}
 	return req, nil
 }
 
-// call sends the request build makes, retrying throttling, server errors and
-// transport errors, and decodes a 200 response into out.
-func (c *STSClient) call(ctx context.Context, build func(context.Context) (*http.Request, error), what string, out any) error {
+// call sends the request build makes, retrying throttling, server errors, transport
+// errors and a signature refused for clock skew (re-signed with the server's clock),
+// and decodes a 200 response into out.
+func (c *STSClient) call(ctx context.Context, build func(context.Context, *sigv4.Signer) (*http.Request, error), what string, out any) error {
+	// One signer for all attempts, so a skew learnt from a refusal is used by the retry.
+	signer := c.signer()
 	hc := cmp.Or(c.HTTPClient, http.DefaultClient)
 	timeout := cmp.Or(c.Timeout, defaultSTSTimeout)
 	bo := backoff{base: 100 * time.Millisecond, max: 2 * time.Second}
@@ -302,7 +312,7 @@ func (c *STSClient) call(ctx context.Context, build func(context.Context) (*http
 				return fmt.Errorf("sts %s: %w (last error: %w)", what, err, lastErr)
 			}
 		}
-		retry, err := c.attempt(ctx, hc, timeout, build, out)
+		retry, err := c.attempt(ctx, hc, timeout, signer, build, out)
 		if err == nil {
 			return nil
 		}
@@ -314,10 +324,10 @@ func (c *STSClient) call(ctx context.Context, build func(context.Context) (*http
 	return lastErr
 }
 
-func (c *STSClient) attempt(ctx context.Context, hc *http.Client, timeout time.Duration, build func(context.Context) (*http.Request, error), out any) (retry bool, err error) {
+func (c *STSClient) attempt(ctx context.Context, hc *http.Client, timeout time.Duration, signer *sigv4.Signer, build func(context.Context, *sigv4.Signer) (*http.Request, error), out any) (retry bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := build(ctx)
+	req, err := build(ctx, signer)
 	if err != nil {
 		return false, err
 	}
@@ -335,6 +345,10 @@ func (c *STSClient) attempt(ctx context.Context, hc *http.Client, timeout time.D
 	}
 	if resp.StatusCode != http.StatusOK {
 		apiErr := parseSTSError(resp.StatusCode, resp.Header.Get("X-Amzn-Requestid"), body)
+		if skew, ok := sigv4.ClockSkew(resp, body, time.Now()); ok && req.Header.Get("Authorization") != "" {
+			signer.SetClockSkew(skew)
+			return true, apiErr
+		}
 		return apiErr.retryable(), apiErr
 	}
 	return false, decodeSTSResponse(body, out)
