@@ -19,11 +19,12 @@ import (
 // The differential tests sign thousands of generated requests with our Signer and with
 // aws-sdk-go-v2's v4.Signer and require identical results. The generator stays inside
 // what both define the same way; the few places where we deliberately differ from the
-// SDK are covered by their own tests (see TestSignerDeviatesFromSDK):
+// SDK are pinned by their own tests (TestCanonicalURI, TestCanonicalQueryRules,
+// TestCanonicalHeaderValue):
 //   - the SDK never normalises paths, so "." / ".." / empty segments are only generated
 //     where normalisation is off (DisablePathNormalization, S3);
 //   - the SDK drops query pairs with ";" or a bad escape (url.ParseQuery), we sign them;
-//   - the SDK keeps tabs and line breaks inside header values, we fold them.
+//   - the SDK keeps line breaks (obsolete line folding) in header values, we fold them.
 
 const diffCases = 3000
 
