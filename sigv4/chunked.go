@@ -50,6 +50,7 @@ func (s *Signer) SignStreaming(req *http.Request, creds Credentials, p Params, c
 	}
 	req.Header.Set("X-Amz-Decoded-Content-Length", strconv.FormatInt(decoded, 10))
 	req.ContentLength = chunkedLength(decoded, int64(chunkSize))
+	req.TransferEncoding = nil // S3 wants the encoded length, which is signed
 	t := s.signingTime(p)
 	if _, err := s.sign(req, creds, p, StreamingPayload, t, false, true); err != nil {
 		return err

@@ -218,19 +218,31 @@ func TestProxyMoto(t *testing.T) {
 		}
 	})
 
-	for i, mode := range []sigv4.PayloadMode{sigv4.PayloadSigned, sigv4.PayloadStreaming} {
-		t.Run("s3-64MiB-"+[]string{"signed", "streaming"}[i], func(t *testing.T) {
-			p := newProxy("s3", mode)
-			bucket := p.URL + "/chancery-proxy-" + []string{"signed", "streaming"}[i]
+	for _, tt := range []struct {
+		name  string
+		mode  sigv4.PayloadMode
+		size  int64
+		known bool // false: the client streams the body chunked, length unknown
+	}{
+		{"signed-64MiB", sigv4.PayloadSigned, 64 << 20, true},
+		{"streaming-64MiB", sigv4.PayloadStreaming, 64 << 20, true},
+		{"signed-chunked-client", sigv4.PayloadSigned, 5<<20 + 1, false},
+	} {
+		t.Run("s3-"+tt.name, func(t *testing.T) {
+			p := newProxy("s3", tt.mode)
+			bucket := p.URL + "/chancery-proxy-" + tt.name
 			if code, body := do(t, plain, http.MethodPut, bucket, nil, 0); code != http.StatusOK {
 				t.Fatalf("CreateBucket through the proxy: %d %s", code, body)
 			}
-			const size = 64 << 20
 			obj := bucket + "/big"
-			if code, body := do(t, plain, http.MethodPut, obj, payload(99, size), size); code != http.StatusOK {
+			var length int64
+			if tt.known {
+				length = tt.size
+			}
+			if code, body := do(t, plain, http.MethodPut, obj, payload(99, tt.size), length); code != http.StatusOK {
 				t.Fatalf("PutObject through the proxy: %d %s", code, body)
 			}
-			if getSum(t, plain, obj) != payloadSum(t, 99, size) {
+			if getSum(t, plain, obj) != payloadSum(t, 99, tt.size) {
 				t.Fatal("object read back through the proxy differs")
 			}
 		})

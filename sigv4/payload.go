@@ -66,6 +66,7 @@ func (s *Signer) payloadHash(req *http.Request, p Params, presign bool) (string,
 		return "", fmt.Errorf("sigv4: request body is %d bytes, ContentLength says %d", sp.size, req.ContentLength)
 	}
 	req.ContentLength = sp.size
+	req.TransferEncoding = nil // the length is known now, and signed: send it
 	if sp.size == 0 {
 		sp.release()
 		req.Body, req.GetBody = http.NoBody, func() (io.ReadCloser, error) { return http.NoBody, nil }
