@@ -259,8 +259,12 @@ func lower(c byte) byte {
 }
 
 func appendLower(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		b = append(b, lower(s[i]))
+	n := len(b)
+	b = append(b, s...)
+	for i := n; i < len(b); i++ {
+		if c := b[i]; 'A' <= c && c <= 'Z' {
+			b[i] = c + ('a' - 'A')
+		}
 	}
 	return b
 }
@@ -281,10 +285,28 @@ func signedHeaderNames(h http.Header, names []string) []string {
 // appendHeaderValue appends v trimmed, with each run of spaces (and obsolete line
 // folding) collapsed to one space.
 func appendHeaderValue(b []byte, v string) []byte {
-	v = strings.Trim(v, " \t\r\n\v\f")
+	i, j := 0, len(v)
+	for i < j && isTrimmed(v[i]) {
+		i++
+	}
+	for j > i && isTrimmed(v[j-1]) {
+		j--
+	}
+	v = v[i:j]
+	// Most values need no folding: append them whole.
+	clean := true
+	for k := 0; k < len(v); k++ {
+		if c := v[k]; c == '\r' || c == '\n' || (c == ' ' && k+1 < len(v) && v[k+1] == ' ') {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return append(b, v...)
+	}
 	space := false
-	for i := 0; i < len(v); i++ {
-		c := v[i]
+	for k := 0; k < len(v); k++ {
+		c := v[k]
 		if c == ' ' || c == '\r' || c == '\n' {
 			if !space {
 				b = append(b, ' ')
@@ -296,6 +318,10 @@ func appendHeaderValue(b []byte, v string) []byte {
 		b = append(b, c)
 	}
 	return b
+}
+
+func isTrimmed(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'
 }
 
 // canonicalHost is the host the request will be sent with, without a default port: what

@@ -60,7 +60,7 @@ func (s *Signer) SignStreaming(req *http.Request, creds Credentials, p Params, c
 
 	var amzDate [amzDateLen]byte
 	appendAmzDate(amzDate[:0], t)
-	key, _ := s.keys.get(creds.SecretAccessKey, amzDate[:8], p.Region, p.Service, nil)
+	key := s.keys.get(creds.SecretAccessKey, amzDate[:8], p.Region, p.Service)
 	prefix := make([]byte, 0, 128)
 	prefix = append(prefix, "AWS4-HMAC-SHA256-PAYLOAD\n"...)
 	prefix = append(prefix, amzDate[:]...)
@@ -109,7 +109,7 @@ func chunkedLength(n, c int64) int64 {
 // chunkedBody encodes src as signed aws-chunked frames.
 type chunkedBody struct {
 	src       io.ReadCloser
-	key       [sha256.Size]byte
+	key       *signingKey
 	prefix    []byte // "AWS4-HMAC-SHA256-PAYLOAD\n<date>\n<scope>\n"
 	prev      [2 * sha256.Size]byte
 	remaining int64
@@ -160,7 +160,7 @@ func (c *chunkedBody) next() error {
 	c.sts = append(c.sts, "\n"+EmptyPayloadHash+"\n"...)
 	c.sts = hex.AppendEncode(c.sts, sum[:])
 	var sig [sha256.Size]byte
-	sig, c.hbuf = hmacSHA256(c.key[:], c.sts, c.hbuf)
+	sig, c.hbuf = c.key.mac(c.sts, c.hbuf)
 	hex.Encode(c.prev[:], sig[:])
 
 	out := c.out[:0]

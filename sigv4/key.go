@@ -2,6 +2,8 @@ package sigv4
 
 import (
 	"crypto/sha256"
+	"encoding"
+	"hash"
 	"sync"
 	"sync/atomic"
 )
@@ -32,10 +34,67 @@ func hmacSHA256(key []byte, msg []byte, buf []byte) ([sha256.Size]byte, []byte) 
 	return sha256.Sum256(outer[:]), buf
 }
 
-// signingKey is a derived key and what it was derived from.
+// signingKey is a derived key and what it was derived from, with the SHA-256 states
+// after its HMAC inner and outer pads, so each signature skips hashing the pads.
 type signingKey struct {
 	secret, date, region, service string
 	key                           [sha256.Size]byte
+	inner, outer                  []byte // marshaled sha256 states; nil: use hmacSHA256
+}
+
+func newSigningKey(secret, date, region, service string) *signingKey {
+	k := &signingKey{secret: secret, date: date, region: region, service: service}
+	k.key, _ = deriveKey(secret, date, region, service, nil)
+	var pad [sha256.BlockSize]byte
+	for _, p := range []struct {
+		x   byte
+		dst *[]byte
+	}{{0x36, &k.inner}, {0x5c, &k.outer}} {
+		for i := range pad {
+			pad[i] = p.x
+		}
+		for i, c := range k.key {
+			pad[i] ^= c
+		}
+		d := sha256.New()
+		d.Write(pad[:])
+		m, ok := d.(encoding.BinaryMarshaler)
+		if !ok {
+			k.inner, k.outer = nil, nil
+			break
+		}
+		state, err := m.MarshalBinary()
+		if err != nil {
+			k.inner, k.outer = nil, nil
+			break
+		}
+		*p.dst = state
+	}
+	return k
+}
+
+// mac returns HMAC-SHA256(key, msg), resuming the hash from the saved pad states.
+// scratch (capacity 64 or more avoids an allocation) is returned for reuse.
+func (k *signingKey) mac(msg, scratch []byte) ([sha256.Size]byte, []byte) {
+	if k.inner == nil || k.outer == nil {
+		return hmacSHA256(k.key[:], msg, scratch)
+	}
+	d := digestPool.Get().(hash.Hash)
+	defer digestPool.Put(d)
+	u, ok := d.(encoding.BinaryUnmarshaler)
+	if !ok || u.UnmarshalBinary(k.inner) != nil {
+		return hmacSHA256(k.key[:], msg, scratch)
+	}
+	d.Write(msg)
+	scratch = d.Sum(scratch[:0])
+	if u.UnmarshalBinary(k.outer) != nil {
+		return hmacSHA256(k.key[:], msg, scratch)
+	}
+	d.Write(scratch[:sha256.Size])
+	scratch = d.Sum(scratch[:sha256.Size])
+	var out [sha256.Size]byte
+	copy(out[:], scratch[sha256.Size:])
+	return out, scratch
 }
 
 // keyCache remembers derived signing keys per (secret, date, region, service): deriving
@@ -54,10 +113,10 @@ type signingKeyID struct{ secret, date, region, service string }
 // unusual, and dropping everything is simpler than an LRU and just as correct.
 const maxCachedKeys = 64
 
-func (c *keyCache) get(secret string, day []byte, region, service string, buf []byte) ([sha256.Size]byte, []byte) {
+func (c *keyCache) get(secret string, day []byte, region, service string) *signingKey {
 	// string(day) in a comparison does not allocate.
 	if k := c.last.Load(); k != nil && k.date == string(day) && k.region == region && k.service == service && k.secret == secret {
-		return k.key, buf
+		return k
 	}
 	date := string(day)
 	id := signingKeyID{secret, date, region, service}
@@ -65,8 +124,7 @@ func (c *keyCache) get(secret string, day []byte, region, service string, buf []
 	k, ok := c.keys[id]
 	c.mu.Unlock()
 	if !ok {
-		k = &signingKey{secret: secret, date: date, region: region, service: service}
-		k.key, buf = deriveKey(secret, date, region, service, buf)
+		k = newSigningKey(secret, date, region, service) // outside the lock: four HMACs
 		c.mu.Lock()
 		if c.keys == nil || len(c.keys) >= maxCachedKeys {
 			c.keys = make(map[signingKeyID]*signingKey)
@@ -75,7 +133,7 @@ func (c *keyCache) get(secret string, day []byte, region, service string, buf []
 		c.mu.Unlock()
 	}
 	c.last.Store(k)
-	return k.key, buf
+	return k
 }
 
 // deriveKey computes the SigV4 signing key for a scope.

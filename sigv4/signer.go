@@ -334,9 +334,8 @@ func (s *Signer) sign(req *http.Request, creds Credentials, p Params, payloadHas
 	stringToSign := sts[scopeLen:]
 	b.hmac = sts
 
-	key, hb := s.keys.get(creds.SecretAccessKey, amzDate[:8], p.Region, p.Service, b.scratch)
-	b.scratch = hb
-	sig, hb := hmacSHA256(key[:], stringToSign, b.scratch)
+	key := s.keys.get(creds.SecretAccessKey, amzDate[:8], p.Region, p.Service)
+	sig, hb := key.mac(stringToSign, b.scratch)
 	b.scratch = hb
 	var sigHex [2 * sha256.Size]byte
 	hex.Encode(sigHex[:], sig[:])
