@@ -49,7 +49,9 @@ const (
 // first use: it caches derived signing keys and holds the clock skew it has been told.
 type Signer struct {
 	// DisableURIPathEscaping selects the S3 rules: the path is signed exactly as sent,
-	// neither normalised nor escaped a second time.
+	// neither normalised nor escaped a second time. S3 expects it sent with every byte
+	// but the unreserved ones percent-encoded, which net/http does not do for '+', '='
+	// and a few others; Transport rewrites the path so.
 	DisableURIPathEscaping bool
 
 	// DisablePathNormalization keeps ".", ".." and empty path segments in the canonical
