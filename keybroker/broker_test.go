@@ -104,8 +104,12 @@ type proofSpec struct {
 	omitOrgID bool
 }
 
-// proofSeq makes every test proof's signing time distinct.
-var proofSeq atomic.Int64
+// proofSeq makes every test proof's signing time distinct: a second apart, counting
+// back from when the tests started (well inside the broker's ±15m window).
+var (
+	proofBase = time.Now()
+	proofSeq  atomic.Int64
+)
 
 // makeProof signs a proof with aws-sdk-go-v2's signer: the broker is tested against
 // the reference implementation, not against our own client.
@@ -123,7 +127,7 @@ func makeProof(t testing.TB, s proofSpec) string {
 	if s.signedAt.IsZero() {
 		// Proofs signed in the same second by the same key are identical (and so a replay
 		// of each other); give each its own second, going back from now.
-		s.signedAt = time.Now().Add(-time.Duration(proofSeq.Add(1)) * time.Second)
+		s.signedAt = proofBase.Add(-time.Duration(proofSeq.Add(1)) * time.Second)
 	}
 	req, err := http.NewRequest(http.MethodPost, s.url, strings.NewReader(s.body))
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -188,8 +189,26 @@ func TestServeStartupErrors(t *testing.T) {
 type child struct {
 	cmd    *exec.Cmd
 	addr   string
-	stderr *bytes.Buffer
+	stderr *lockedBuffer
 	exited chan error
+}
+
+// lockedBuffer is a buffer one goroutine writes while another reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) WriteString(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.WriteString(s)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // startChild runs `chancery args...` in dir and waits for its "serving" log line.
@@ -205,14 +224,14 @@ func startChild(t *testing.T, dir string, env []string, args ...string) *child {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	c := &child{cmd: cmd, stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
+	c := &child{cmd: cmd, stderr: &lockedBuffer{}, exited: make(chan error, 1)}
 	addrRE := regexp.MustCompile(`msg=serving addr=(\S+)`)
 	found := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(pipe)
 		for sc.Scan() {
 			line := sc.Text()
-			c.stderr.WriteString(line + "\n") // read only after exit
+			c.stderr.WriteString(line + "\n")
 			if m := addrRE.FindStringSubmatch(line); m != nil {
 				found <- m[1]
 			}
