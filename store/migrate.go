@@ -35,17 +35,22 @@ func (db *DB) Migrate(ctx context.Context, component string, migrations []Migrat
 			return fmt.Errorf("migrate %s: migration %d (%s) has version %d, want %d", component, i, m.Name, m.Version, i+1)
 		}
 	}
-	if _, err := db.ExecContext(ctx, createMigrationsTable); err != nil {
+	// Replicas starting together would race on CREATE TABLE IF NOT EXISTS itself in
+	// PostgreSQL's catalog; one lock for all migrations serialises them.
+	err := db.InTx(ctx, func(tx *sql.Tx) error {
+		if err := db.lockMigrations(ctx, tx); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, createMigrationsTable)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("migrate %s: create schema_migrations: %w", component, err)
 	}
 	for _, m := range migrations {
 		err := db.InTx(ctx, func(tx *sql.Tx) error {
-			if db.driver == Postgres {
-				h := fnv.New64a()
-				h.Write([]byte("chancery-migrate:" + component))
-				if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", int64(h.Sum64())); err != nil {
-					return err
-				}
+			if err := db.lockMigrations(ctx, tx); err != nil {
+				return err
 			}
 			var applied int
 			err := tx.QueryRowContext(ctx, db.Rebind(
@@ -70,6 +75,18 @@ func (db *DB) Migrate(ctx context.Context, component string, migrations []Migrat
 		}
 	}
 	return nil
+}
+
+// lockMigrations takes, on PostgreSQL, a transaction-scoped advisory lock that every
+// replica's migrations share. SQLite's IMMEDIATE transactions already serialise them.
+func (db *DB) lockMigrations(ctx context.Context, tx *sql.Tx) error {
+	if db.driver != Postgres {
+		return nil
+	}
+	h := fnv.New64a()
+	h.Write([]byte("chancery-migrate"))
+	_, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", int64(h.Sum64()))
+	return err
 }
 
 // SchemaVersion returns the highest migration version applied for component (0: none).

@@ -99,7 +99,6 @@ func (db *DB) pump(ctx context.Context, channel string, conn *pgx.Conn, ch chan<
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err == nil {
-			backoff = 100 * time.Millisecond
 			select {
 			case ch <- n.Payload:
 			case <-ctx.Done():
@@ -121,6 +120,7 @@ func (db *DB) pump(ctx context.Context, channel string, conn *pgx.Conn, ch chan<
 			}
 			backoff = min(backoff*2, 30*time.Second)
 			if conn, err = db.listen(ctx, channel); err == nil {
+				backoff = 100 * time.Millisecond
 				break
 			}
 		}

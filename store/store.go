@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"path/filepath"
 	"strconv"
@@ -13,8 +14,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // also registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Driver names a database engine.
@@ -39,6 +42,20 @@ type Config struct {
 	// MaxConns bounds the connection pool (default 10 for PostgreSQL).
 	MaxConns int `yaml:"max_conns"`
 }
+
+// String describes the configuration without the DSN, which may hold a password.
+func (c Config) String() string {
+	if c.Driver == Postgres {
+		if pc, err := pgx.ParseConfig(c.DSN); err == nil {
+			return "postgres " + redactDSN(pc)
+		}
+		return "postgres (invalid dsn)"
+	}
+	return "sqlite " + c.Path
+}
+
+// LogValue implements slog.LogValuer with String's redaction.
+func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }
 
 // Validate reports every problem in the section, each naming its key.
 func (c Config) Validate() error {
@@ -166,13 +183,34 @@ func (db *DB) Rebind(query string) string {
 
 // IsUniqueViolation reports whether err is a unique or primary key constraint failure.
 func IsUniqueViolation(err error) bool {
-	if err == nil {
-		return false
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "23505" // unique_violation
 	}
-	msg := err.Error()
-	// pgconn: SQLSTATE 23505; modernc sqlite: "UNIQUE constraint failed" (code 2067/1555).
-	return strings.Contains(msg, "SQLSTATE 23505") || strings.Contains(msg, "UNIQUE constraint failed") ||
-		strings.Contains(msg, "PRIMARY KEY constraint failed")
+	var liteErr *sqlite.Error
+	if errors.As(err, &liteErr) {
+		return liteErr.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || liteErr.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
+
+// NowMillis is an SQL expression for the database's clock in Unix milliseconds. Rows
+// that replicas compare by time (updated_at) are stamped with it, so one clock orders
+// every change, whichever host wrote it.
+func (db *DB) NowMillis() string {
+	if db.driver == Postgres {
+		return "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT"
+	}
+	return "CAST(unixepoch('subsec') * 1000 AS INTEGER)"
+}
+
+// Now returns the database's clock, as NowMillis stamps it.
+func (db *DB) Now(ctx context.Context) (time.Time, error) {
+	var ms int64
+	if err := db.QueryRowContext(ctx, "SELECT "+db.NowMillis()).Scan(&ms); err != nil {
+		return time.Time{}, fmt.Errorf("read the database clock: %w", err)
+	}
+	return time.UnixMilli(ms).UTC(), nil
 }
 
 // InTx runs fn in a transaction, committing if it returns nil and rolling back

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -217,5 +218,43 @@ func TestOpenUnreachablePostgresHidesPassword(t *testing.T) {
 		DSN: "postgres://app:secretpw@127.0.0.1:" + strconv.Itoa(port) + "/db?sslmode=disable&connect_timeout=2"}, "")
 	if err == nil || strings.Contains(err.Error(), "secretpw") || !strings.Contains(err.Error(), "app@127.0.0.1") {
 		t.Fatalf("err = %v, want a connection error naming the server and not the password", err)
+	}
+}
+
+func TestDatabaseClock(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := ctxT(t)
+		before := time.Now().Add(-time.Second)
+		got, err := db.Now(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Same host, so the database clock is this clock, to within rounding.
+		if got.Before(before) || got.After(time.Now().Add(time.Second)) {
+			t.Fatalf("database clock %s, local clock %s", got, time.Now())
+		}
+		if err := db.Migrate(ctx, "stamped", []store.Migration{{Version: 1, Name: "t",
+			SQLite: "CREATE TABLE stamped (id TEXT PRIMARY KEY, at BIGINT NOT NULL)"}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, db.Rebind("INSERT INTO stamped (id, at) VALUES (?, "+db.NowMillis()+")"), "a"); err != nil {
+			t.Fatal(err)
+		}
+		var at int64
+		if err := db.QueryRowContext(ctx, "SELECT at FROM stamped").Scan(&at); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.UnixMilli(at).Sub(got); d < 0 || d > 10*time.Second {
+			t.Fatalf("row stamped %s after the clock read", d)
+		}
+	})
+}
+
+func TestConfigStringHidesPassword(t *testing.T) {
+	c := store.Config{Driver: store.Postgres, DSN: "postgres://app:secretpw@db.internal:5432/chancery"}
+	for _, s := range []string{c.String(), fmt.Sprint(c), fmt.Sprintf("%+v", c), c.LogValue().String()} {
+		if strings.Contains(s, "secretpw") || !strings.Contains(s, "app@db.internal:5432/chancery") {
+			t.Errorf("%q", s)
+		}
 	}
 }
