@@ -91,7 +91,7 @@ func ParseProof(s string) (Proof, error) {
 			return Proof{}, fmt.Errorf("%w: header %q appears under two spellings", ErrMalformedProof, key)
 		}
 		for _, v := range values {
-			if strings.ContainsAny(v, "\r\n\x00") {
+			if !validHeaderValue(v) {
 				return Proof{}, fmt.Errorf("%w: header %q has a control character in its value", ErrMalformedProof, key)
 			}
 		}
@@ -117,6 +117,17 @@ func decodePart(name, part string, limit int) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %s longer than %d bytes", ErrMalformedProof, name, limit)
 	}
 	return b, nil
+}
+
+// validHeaderValue reports whether v has no control characters other than tab, as
+// RFC 9110 field values require (so the value can be forwarded as is).
+func validHeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // isToken reports whether s is a non-empty RFC 9110 token (header names and methods).

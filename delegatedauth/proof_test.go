@@ -72,6 +72,8 @@ func TestParseProofRefusesMalformed(t *testing.T) {
 		{"headers wrong shape", join(parts[0], b64(`{"Host":"a"}`), "POST", parts[3]), "not a JSON object"},
 		{"header name invalid", join(parts[0], b64(`{"Bad Name":["a"]}`), "POST", parts[3]), "header name"},
 		{"header value CRLF", join(parts[0], b64(`{"X-A":["a\r\nX-B: b"]}`), "POST", parts[3]), "control character"},
+		{"header value DEL", join(parts[0], b64("{\"X-A\":[\"a\x7fb\"]}"), "POST", parts[3]), "control character"},
+		{"header value escape", join(parts[0], b64(`{"X-A":["a\u001bb"]}`), "POST", parts[3]), "control character"},
 		{"duplicate spellings", join(parts[0], b64(`{"x-ddog-org-id":["a"],"X-Ddog-Org-Id":["b"]}`), "POST", parts[3]), "two spellings"},
 		{"method invalid", join(parts[0], parts[1], "PO ST", parts[3]), "not an HTTP method"},
 		{"method empty", join(parts[0], parts[1], "", parts[3]), "not an HTTP method"},

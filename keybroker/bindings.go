@@ -6,17 +6,17 @@ import (
 
 // bindings finds the binding for a caller ARN.
 type bindings struct {
-	exact    map[string]Binding
+	exact    map[string][]Binding
 	wildcard []Binding // sorted longest prefix first
 }
 
 func newBindings(bs []Binding) *bindings {
-	b := &bindings{exact: map[string]Binding{}}
+	b := &bindings{exact: map[string][]Binding{}}
 	for _, x := range bs {
 		if strings.HasSuffix(x.Role, "*") {
 			b.wildcard = append(b.wildcard, x)
 		} else {
-			b.exact[x.Role] = x
+			b.exact[x.Role] = append(b.exact[x.Role], x)
 		}
 	}
 	// Longest prefix first: the most specific pattern wins, whatever the file order.
@@ -28,12 +28,16 @@ func newBindings(bs []Binding) *bindings {
 	return b
 }
 
-func (b *bindings) match(arn string) (Binding, bool) {
-	if x, ok := b.exact[arn]; ok {
-		return x, true
+// match returns the binding that grants arn keys for tenant: an exact binding first,
+// then the longest matching wildcard. An identity may be bound to several tenants.
+func (b *bindings) match(arn, tenant string) (Binding, bool) {
+	for _, x := range b.exact[arn] {
+		if x.Tenant == tenant {
+			return x, true
+		}
 	}
 	for _, x := range b.wildcard {
-		if strings.HasPrefix(arn, strings.TrimSuffix(x.Role, "*")) {
+		if x.Tenant == tenant && strings.HasPrefix(arn, strings.TrimSuffix(x.Role, "*")) {
 			return x, true
 		}
 	}

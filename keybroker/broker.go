@@ -29,6 +29,9 @@ type Broker struct {
 	metrics  *metrics
 	now      func() time.Time
 
+	limiter  *clientLimiter
+	stsSlots chan struct{} // bounds concurrent STS calls
+
 	stop     context.CancelFunc
 	syncDone chan struct{}
 }
@@ -54,16 +57,20 @@ func New(ctx context.Context, cfg Config, db *store.DB, opts Options) (*Broker, 
 	if err != nil {
 		return nil, err
 	}
+	m := newMetrics(opts.Registry)
 	b := &Broker{
 		cfg:      cfg,
 		allowed:  map[string]bool{},
 		bindings: newBindings(cfg.Bindings),
 		keys:     keys,
 		db:       db,
-		index:    newIndex(),
+		index:    newIndex(m.active),
 		sts:      opts.HTTPClient,
 		log:      opts.Logger,
+		metrics:  m,
 		now:      opts.Now,
+		limiter:  newClientLimiter(cfg.ExchangesPerClientMinute),
+		stsSlots: make(chan struct{}, cfg.MaxConcurrentSTS),
 		syncDone: make(chan struct{}),
 	}
 	for _, ep := range cfg.STSEndpoints {
@@ -73,6 +80,7 @@ func New(ctx context.Context, cfg Config, db *store.DB, opts Options) (*Broker, 
 	if b.log == nil {
 		b.log = slog.Default()
 	}
+	keys.log = b.log
 	if b.now == nil {
 		b.now = time.Now
 	}
@@ -82,7 +90,6 @@ func New(ctx context.Context, cfg Config, db *store.DB, opts Options) (*Broker, 
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
 	}
-	b.metrics = newMetrics(opts.Registry, b.index)
 
 	// Subscribe before the initial load so no change falls between the two.
 	syncCtx, stop := context.WithCancel(context.Background())
@@ -91,7 +98,7 @@ func New(ctx context.Context, cfg Config, db *store.DB, opts Options) (*Broker, 
 		stop()
 		return nil, fmt.Errorf("keybroker: follow key changes: %w", err)
 	}
-	since, err := b.resync(ctx, time.Unix(0, 0).Add(syncMargin))
+	since, err := b.loadActive(ctx)
 	if err != nil {
 		stop()
 		return nil, fmt.Errorf("keybroker: load keys: %w", err)
@@ -132,6 +139,10 @@ func (b *Broker) Close() error {
 // header limit refuses anything much larger before it reaches us.
 const maxAuthorizationLen = 8 + 32<<10
 
+// seenMargin keeps a proof's signature past its validity window, for replicas whose
+// clocks run behind the one that forgets it.
+const seenMargin = 5 * time.Minute
+
 // Exchange verifies an encoded proof and issues a key for the identity that signed it.
 func (b *Broker) Exchange(ctx context.Context, encodedProof string) (APIKey, KeyInfo, error) {
 	now := b.now()
@@ -139,7 +150,7 @@ func (b *Broker) Exchange(ctx context.Context, encodedProof string) (APIKey, Key
 	if err != nil {
 		return "", KeyInfo{}, err
 	}
-	fresh, err := b.keys.markSeen(ctx, cp.signature, cp.signedAt.Add(b.cfg.MaxClockSkew), now)
+	fresh, err := b.keys.markSeen(ctx, cp.signature, cp.signedAt.Add(b.cfg.MaxClockSkew+seenMargin))
 	if err != nil {
 		return "", KeyInfo{}, err
 	}
@@ -147,12 +158,12 @@ func (b *Broker) Exchange(ctx context.Context, encodedProof string) (APIKey, Key
 		b.metrics.replays.Inc()
 		return "", KeyInfo{}, refuse(http.StatusUnauthorized, "replayed", "proof has already been used")
 	}
-	id, err := b.callSTS(ctx, cp)
+	id, err := b.callSTSBounded(ctx, cp)
 	if err != nil {
 		return "", KeyInfo{}, err
 	}
-	binding, ok := b.bindings.match(id.ARN)
-	if !ok || binding.Tenant != id.OrgID {
+	binding, ok := b.bindings.match(id.ARN, id.OrgID)
+	if !ok {
 		b.log.Info("keybroker: identity not bound to the requested tenant", "arn", id.RawARN, "tenant", id.OrgID)
 		return "", KeyInfo{}, refuse(http.StatusForbidden, "unbound", "this identity may not have a key for this tenant")
 	}
@@ -161,6 +172,7 @@ func (b *Broker) Exchange(ctx context.Context, encodedProof string) (APIKey, Key
 		ID:        newKeyID(),
 		Tenant:    binding.Tenant,
 		Identity:  id.ARN,
+		Principal: id.RawARN,
 		Scopes:    binding.Scopes,
 		CreatedAt: now.UTC().Truncate(time.Millisecond),
 		ExpiresAt: now.Add(binding.TTL).UTC().Truncate(time.Millisecond),
@@ -168,12 +180,29 @@ func (b *Broker) Exchange(ctx context.Context, encodedProof string) (APIKey, Key
 	if err := b.keys.Issue(ctx, info, key, b.cfg.RotationOverlap); err != nil {
 		return "", KeyInfo{}, err
 	}
-	// Index the new key before returning it, so it works here at once.
-	if _, err := b.resync(ctx, now); err != nil {
+	// Index the new key (and the principal's keys it cut short) before returning it,
+	// so it works here at once.
+	if err := b.reload(ctx, keyChange{"principal", info.Principal}); err != nil {
 		b.log.Warn("keybroker: index new key", "err", err)
 	}
-	b.log.Info("keybroker: key issued", "key_id", info.ID, "tenant", info.Tenant, "identity", info.Identity, "expires", info.ExpiresAt)
+	b.log.Info("keybroker: key issued", "key_id", info.ID, "tenant", info.Tenant, "principal", info.Principal, "expires", info.ExpiresAt)
 	return key, info, nil
+}
+
+// callSTSBounded calls STS once a slot is free, waiting at most a second: a flood of
+// proofs is refused with 503 rather than queued into STS throttling.
+func (b *Broker) callSTSBounded(ctx context.Context, cp *checkedProof) (Identity, error) {
+	wait := time.NewTimer(time.Second)
+	defer wait.Stop()
+	select {
+	case b.stsSlots <- struct{}{}:
+		defer func() { <-b.stsSlots }()
+		return b.callSTS(ctx, cp)
+	case <-wait.C:
+		return Identity{}, refuse(http.StatusServiceUnavailable, "throttled", "too many exchanges in progress; retry later")
+	case <-ctx.Done():
+		return Identity{}, ctx.Err()
+	}
 }
 
 // exchangeReply is the Datadog intake-key reply shape, with Chancery's extra attributes.
@@ -203,12 +232,21 @@ func (b *Broker) serveExchange(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestHeaderFieldsTooLarge, "proof too large")
 		return
 	}
+	if !b.limiter.allow(r.RemoteAddr, b.now()) {
+		b.metrics.exchanges.WithLabelValues("throttled").Inc()
+		w.Header().Set("Retry-After", "60")
+		writeError(w, http.StatusTooManyRequests, "too many exchanges from this client; retry later")
+		return
+	}
 	key, info, err := b.Exchange(r.Context(), proof)
 	if err != nil {
 		var ref *refusal
 		if errors.As(err, &ref) {
 			b.metrics.exchanges.WithLabelValues(ref.Outcome).Inc()
 			b.log.Info("keybroker: exchange refused", "status", ref.Status, "reason", ref.Msg, "cause", ref.cause, "remote", r.RemoteAddr)
+			if ref.Status == http.StatusServiceUnavailable {
+				w.Header().Set("Retry-After", "5")
+			}
 			writeError(w, ref.Status, ref.Msg)
 			return
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/chancery/chancery/delegatedauth"
 	"github.com/chancery/chancery/internal/testenv"
@@ -74,20 +75,24 @@ func newAWSEnv(t *testing.T, roleName string) *awsEnv {
 	if err != nil {
 		t.Fatalf("create role: %v\n%s", err, m.Output())
 	}
-	stsc := sts.New(sts.Options{Region: m.Region, BaseEndpoint: aws.String(m.URL), Credentials: admin})
-	out, err := stsc.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: role.Role.Arn, RoleSessionName: aws.String("workload-1")})
+	env := &awsEnv{moto: m, roleARN: aws.ToString(role.Role.Arn), adminARN: "arn:aws:iam::" + m.AccountID + ":user/admin"}
+	env.roleCreds = env.assume(t, "workload-1")
+	return env
+}
+
+// assume returns credentials for a new session of the role.
+func (e *awsEnv) assume(t *testing.T, session string) aws.Credentials {
+	t.Helper()
+	admin := credentials.NewStaticCredentialsProvider(e.moto.AccessKeyID, e.moto.SecretAccessKey, "")
+	stsc := sts.New(sts.Options{Region: e.moto.Region, BaseEndpoint: aws.String(e.moto.URL), Credentials: admin})
+	out, err := stsc.AssumeRole(context.Background(), &sts.AssumeRoleInput{RoleArn: aws.String(e.roleARN), RoleSessionName: aws.String(session)})
 	if err != nil {
 		t.Fatalf("assume role: %v", err)
 	}
-	return &awsEnv{
-		moto:    m,
-		roleARN: aws.ToString(role.Role.Arn),
-		roleCreds: aws.Credentials{
-			AccessKeyID:     aws.ToString(out.Credentials.AccessKeyId),
-			SecretAccessKey: aws.ToString(out.Credentials.SecretAccessKey),
-			SessionToken:    aws.ToString(out.Credentials.SessionToken),
-		},
-		adminARN: "arn:aws:iam::" + m.AccountID + ":user/admin",
+	return aws.Credentials{
+		AccessKeyID:     aws.ToString(out.Credentials.AccessKeyId),
+		SecretAccessKey: aws.ToString(out.Credentials.SecretAccessKey),
+		SessionToken:    aws.ToString(out.Credentials.SessionToken),
 	}
 }
 
@@ -180,8 +185,9 @@ func newBroker(t *testing.T, db *store.DB, cfg keybroker.Config) *testBroker {
 
 func brokerConfig(env *awsEnv) keybroker.Config {
 	return keybroker.Config{
-		ServerID:     serverID,
-		STSEndpoints: []string{env.moto.URL},
+		ServerID:                 serverID,
+		STSEndpoints:             []string{env.moto.URL},
+		ExchangesPerClientMinute: -1, // every test client is 127.0.0.1; TestClientRateLimit covers it
 		Bindings: []keybroker.Binding{
 			{Role: env.roleARN, Tenant: tenant, TTL: time.Hour, Scopes: []string{"secrets:read"}},
 			{Role: "arn:aws:iam::" + env.moto.AccountID + ":role/other-*", Tenant: "other"},
@@ -338,6 +344,16 @@ func TestExchangeRefusals(t *testing.T) {
 		{"signed 20 minutes ahead", with(func(s *proofSpec) { s.signedAt = time.Now().Add(20 * time.Minute) }), 401, "outside ±15m0s"},
 		{"replayed", replayed, 401, "already been used"},
 		{"wrong secret key", with(func(s *proofSpec) { s.creds = wrongKey }), 401, "STS rejected the proof"},
+		{"hop-by-hop header signed", with(func(s *proofSpec) {
+			s.tamper = func(p *delegatedauth.Proof) {
+				p.Header.Set("Authorization", strings.Replace(p.Header.Get("Authorization"), "SignedHeaders=", "SignedHeaders=connection;", 1))
+			}
+		}), 401, "signs the connection header"},
+		{"signature repeated to dodge the replay check", with(func(s *proofSpec) {
+			s.tamper = func(p *delegatedauth.Proof) {
+				p.Header.Set("Authorization", p.Header.Get("Authorization")+", Signature="+strings.Repeat("ab", 32))
+			}
+		}), 401, "repeats Signature"},
 		{"GET method", with(func(s *proofSpec) { s.tamper = func(p *delegatedauth.Proof) { p.Method = "GET" } }), 401, "not POST"},
 		{"tenant not bound to the role", with(func(s *proofSpec) { s.orgID = "other" }), 403, "may not have a key"},
 		{"unbound role", makeProof(t, proofSpec{creds: unbound.roleCreds, url: unbound.moto.URL}), 403, "may not have a key"},
@@ -384,6 +400,87 @@ func TestExchangeRefusals(t *testing.T) {
 	})
 }
 
+func TestClientRateLimit(t *testing.T) {
+	env := newAWSEnv(t, "web")
+	cfg := brokerConfig(env)
+	cfg.ExchangesPerClientMinute = 6 // a burst of 1, then one every 10s
+	b := newBroker(t, storetest.SQLite(t), cfg)
+	if status, reply := exchange(t, b.url, makeProof(t, proofSpec{creds: env.roleCreds, url: env.moto.URL})); status != 200 {
+		t.Fatalf("first exchange = %d %v", status, reply)
+	}
+	status, reply := exchange(t, b.url, makeProof(t, proofSpec{creds: env.roleCreds, url: env.moto.URL}))
+	if status != http.StatusTooManyRequests {
+		t.Fatalf("second exchange at once = %d %v, want 429", status, reply)
+	}
+}
+
+// TestSessionsOfOneRoleKeepTheirKeys: two workloads running as one role (two sessions)
+// each get a key, and neither exchange cuts the other's key short; each session's own
+// next exchange rotates only its own key.
+func TestSessionsOfOneRoleKeepTheirKeys(t *testing.T) {
+	env := newAWSEnv(t, "web")
+	b := newBroker(t, storetest.SQLite(t), brokerConfig(env))
+	ctx := context.Background()
+	other := env.assume(t, "workload-2")
+	keyOf := func(creds aws.Credentials) keybroker.KeyInfo {
+		t.Helper()
+		status, reply := exchange(t, b.url, makeProof(t, proofSpec{creds: creds, url: env.moto.URL}))
+		if status != 200 {
+			t.Fatalf("exchange = %d %v", status, reply)
+		}
+		info, err := b.Introspect(ctx, apiKeyOf(t, reply))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info
+	}
+	a1, b1 := keyOf(env.roleCreds), keyOf(other)
+	if a1.Identity != b1.Identity || a1.Principal == b1.Principal {
+		t.Fatalf("identities %q %q, principals %q %q: want one role, two sessions", a1.Identity, b1.Identity, a1.Principal, b1.Principal)
+	}
+	list, _ := b.Keys().List(ctx, keybroker.KeyFilter{ID: a1.ID})
+	if !list[0].ExpiresAt.Equal(a1.ExpiresAt) {
+		t.Fatalf("another session's exchange cut key %s to %s", a1.ID, list[0].ExpiresAt)
+	}
+	a2 := keyOf(env.roleCreds)
+	list, _ = b.Keys().List(ctx, keybroker.KeyFilter{Identity: env.roleARN})
+	for _, k := range list {
+		cut := k.ExpiresAt.Before(a1.ExpiresAt)
+		if (k.ID == a1.ID) != cut {
+			t.Errorf("key %s (principal %s) expires %s; only %s should be cut short by %s", k.ID, k.Principal, k.ExpiresAt, a1.ID, a2.ID)
+		}
+	}
+}
+
+func TestOneRoleBoundToTwoTenants(t *testing.T) {
+	env := newAWSEnv(t, "web")
+	cfg := brokerConfig(env)
+	cfg.Bindings = append(cfg.Bindings, keybroker.Binding{Role: "arn:aws:iam::" + env.moto.AccountID + ":role/w*", Tenant: "globex"})
+	b := newBroker(t, storetest.SQLite(t), cfg)
+	for _, tnt := range []string{tenant, "globex"} {
+		status, reply := exchange(t, b.url, makeProof(t, proofSpec{creds: env.roleCreds, url: env.moto.URL, orgID: tnt}))
+		if status != 200 {
+			t.Fatalf("exchange for %s = %d %v", tnt, status, reply)
+		}
+		if info, err := b.Introspect(context.Background(), apiKeyOf(t, reply)); err != nil || info.Tenant != tnt {
+			t.Fatalf("key for %s: %+v %v", tnt, info, err)
+		}
+	}
+}
+
+func TestMetricsSurviveASecondBroker(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	db := storetest.SQLite(t)
+	cfg := keybroker.Config{ServerID: "m", Bindings: []keybroker.Binding{{Role: "arn:aws:iam::1:role/x", Tenant: "t"}}}
+	for range 2 {
+		b, err := keybroker.New(context.Background(), cfg, db, keybroker.Options{Registry: reg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Close()
+	}
+}
+
 func TestRotationAndRevocation(t *testing.T) {
 	env := newAWSEnv(t, "web")
 	cfg := brokerConfig(env)
@@ -419,22 +516,22 @@ func TestRotationAndRevocation(t *testing.T) {
 
 	// Revocation by key, then by identity, then by tenant.
 	third := issue()
-	n, err := b.Keys().Revoke(ctx, keybroker.KeyFilter{Key: keybroker.APIKey(third)}, b.clock.Now())
+	n, err := b.Keys().Revoke(ctx, keybroker.KeyFilter{Key: keybroker.APIKey(third)})
 	if err != nil || n != 1 {
 		t.Fatalf("revoke by key: %d, %v", n, err)
 	}
 	waitUnknown(t, b.Broker, third)
 	fourth := issue()
-	if n, err := b.Keys().Revoke(ctx, keybroker.KeyFilter{Identity: env.roleARN}, b.clock.Now()); err != nil || n < 1 {
+	if n, err := b.Keys().Revoke(ctx, keybroker.KeyFilter{Identity: env.roleARN}); err != nil || n < 1 {
 		t.Fatalf("revoke by identity: %d, %v", n, err)
 	}
 	waitUnknown(t, b.Broker, fourth)
 	fifth := issue()
-	if n, err := b.Keys().Revoke(ctx, keybroker.KeyFilter{Tenant: tenant}, b.clock.Now()); err != nil || n != 1 {
+	if n, err := b.Keys().Revoke(ctx, keybroker.KeyFilter{Tenant: tenant}); err != nil || n != 1 {
 		t.Fatalf("revoke by tenant: %d, %v", n, err)
 	}
 	waitUnknown(t, b.Broker, fifth)
-	if _, err := b.Keys().Revoke(ctx, keybroker.KeyFilter{}, b.clock.Now()); !errors.Is(err, keybroker.ErrNoFilter) {
+	if _, err := b.Keys().Revoke(ctx, keybroker.KeyFilter{}); !errors.Is(err, keybroker.ErrNoFilter) {
 		t.Fatalf("revoke everything by accident: err = %v", err)
 	}
 }
@@ -489,7 +586,7 @@ func TestReplicasShareKeysAndRevocations(t *testing.T) {
 	if _, err := b.Introspect(ctx, keyA2); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Keys().Revoke(ctx, keybroker.KeyFilter{Key: keybroker.APIKey(keyA2)}, time.Now()); err != nil {
+	if _, err := a.Keys().Revoke(ctx, keybroker.KeyFilter{Key: keybroker.APIKey(keyA2)}); err != nil {
 		t.Fatal(err)
 	}
 	took := waitUnknown(t, b.Broker, keyA2)
@@ -562,11 +659,11 @@ func TestKeysStorage(t *testing.T) {
 		if err != nil || len(byKey) != 1 || byKey[0].ID != "key_2" {
 			t.Fatalf("list by key = %+v, %v", byKey, err)
 		}
-		n, err := keys.Revoke(ctx, keybroker.KeyFilter{Tenant: "t1"}, now)
+		n, err := keys.Revoke(ctx, keybroker.KeyFilter{Tenant: "t1"})
 		if err != nil || n != 2 {
 			t.Fatalf("revoke tenant t1 = %d, %v", n, err)
 		}
-		if n, _ := keys.Revoke(ctx, keybroker.KeyFilter{Tenant: "t1"}, now); n != 0 {
+		if n, _ := keys.Revoke(ctx, keybroker.KeyFilter{Tenant: "t1"}); n != 0 {
 			t.Fatalf("revoking again revoked %d", n)
 		}
 		left, _ := keys.List(ctx, keybroker.KeyFilter{Tenant: "t2"})
@@ -574,8 +671,8 @@ func TestKeysStorage(t *testing.T) {
 			t.Fatalf("t2 keys = %+v, want untouched", left)
 		}
 		revoked, _ := keys.List(ctx, keybroker.KeyFilter{ID: "key_1"})
-		if len(revoked) != 1 || !revoked[0].RevokedAt.Equal(now) {
-			t.Fatalf("key_1 = %+v, want revoked at %s", revoked, now)
+		if len(revoked) != 1 || revoked[0].RevokedAt.Sub(now) > time.Minute || revoked[0].RevokedAt.Sub(now) < -time.Minute {
+			t.Fatalf("key_1 = %+v, want revoked about now (%s, database clock)", revoked, now)
 		}
 	})
 }
@@ -603,13 +700,16 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatalf("good config: %v", err)
 	}
 	bad := keybroker.Config{
-		STSEndpoints: []string{"https://sts.amazonaws.com/path", "ftp://x", "https://user:pw@sts.amazonaws.com"},
-		MaxClockSkew: 2 * time.Hour,
+		MaxConcurrentSTS:         -1,
+		ExchangesPerClientMinute: -2,
+		STSEndpoints:             []string{"https://sts.amazonaws.com/path", "ftp://x", "https://user:pw@sts.amazonaws.com"},
+		MaxClockSkew:             2 * time.Hour,
 		Bindings: []keybroker.Binding{
 			{Role: "arn:aws:iam::1:role/*-web", Tenant: "a"},
 			{Role: "role/web", Tenant: "a"},
 			{Role: "arn:aws:iam::1:role/x", Tenant: ""},
 			{Role: "arn:aws:iam::1:role/x", Tenant: "b", TTL: -time.Second, Scopes: []string{"a b"}},
+			{Role: "arn:aws:iam::1:role/x", Tenant: "b"},
 		},
 	}
 	want := []string{
@@ -618,8 +718,9 @@ func TestConfigValidate(t *testing.T) {
 		"keybroker.max_clock_skew",
 		"keybroker.bindings[0].role: \"arn:aws:iam::1:role/*-web\": '*' is only allowed at the end",
 		"keybroker.bindings[1].role", "keybroker.bindings[2].tenant: required",
-		"keybroker.bindings[3].role: \"arn:aws:iam::1:role/x\" already bound by bindings[2]",
+		"keybroker.max_concurrent_sts", "keybroker.exchanges_per_client_minute",
 		"keybroker.bindings[3].ttl", "keybroker.bindings[3].scopes[0]",
+		`keybroker.bindings[4].role: "arn:aws:iam::1:role/x" already bound to tenant "b" by bindings[3]`,
 	}
 	err := bad.Validate()
 	for _, w := range want {

@@ -32,8 +32,16 @@ type Config struct {
 	// STSTimeout bounds each call to STS (default 10s).
 	STSTimeout time.Duration `yaml:"sts_timeout"`
 
-	// Bindings map caller ARNs to tenants. The first exact match wins, else the longest
-	// matching wildcard pattern.
+	// MaxConcurrentSTS bounds the STS calls in flight; an exchange waits at most a
+	// second for a slot, then gets 503 (default 32).
+	MaxConcurrentSTS int `yaml:"max_concurrent_sts"`
+
+	// ExchangesPerClientMinute limits exchanges per client IP address (default 60; -1
+	// turns the limit off, e.g. behind a load balancer that hides client addresses).
+	ExchangesPerClientMinute int `yaml:"exchanges_per_client_minute"`
+
+	// Bindings map caller ARNs to tenants. For the tenant a proof asks for, an exact
+	// match wins, else the longest matching wildcard pattern.
 	Bindings []Binding `yaml:"bindings"`
 }
 
@@ -97,6 +105,12 @@ func (c Config) withDefaults() Config {
 	if c.STSTimeout == 0 {
 		c.STSTimeout = DefaultSTSTimeout
 	}
+	if c.MaxConcurrentSTS == 0 {
+		c.MaxConcurrentSTS = 32
+	}
+	if c.ExchangesPerClientMinute == 0 {
+		c.ExchangesPerClientMinute = 60
+	}
 	bs := make([]Binding, len(c.Bindings))
 	for i, b := range c.Bindings {
 		if b.TTL == 0 {
@@ -134,6 +148,12 @@ func (c Config) Validate() error {
 	if c.STSTimeout < 0 {
 		bad("sts_timeout: must not be negative")
 	}
+	if c.MaxConcurrentSTS < 0 {
+		bad("max_concurrent_sts: must not be negative")
+	}
+	if c.ExchangesPerClientMinute < -1 {
+		bad("exchanges_per_client_minute: -1 (no limit) or a positive number")
+	}
 	if len(c.Bindings) == 0 {
 		bad("bindings: none configured, so no identity could get a key")
 	}
@@ -141,10 +161,10 @@ func (c Config) Validate() error {
 	for i, b := range c.Bindings {
 		if err := validatePattern(b.Role); err != nil {
 			bad("bindings[%d].role: %v", i, err)
-		} else if j, dup := seen[b.Role]; dup {
-			bad("bindings[%d].role: %q already bound by bindings[%d]", i, b.Role, j)
+		} else if j, dup := seen[b.Role+"\x00"+b.Tenant]; dup {
+			bad("bindings[%d].role: %q already bound to tenant %q by bindings[%d]", i, b.Role, b.Tenant, j)
 		} else {
-			seen[b.Role] = i
+			seen[b.Role+"\x00"+b.Tenant] = i
 		}
 		if b.Tenant == "" {
 			bad("bindings[%d].tenant: required", i)

@@ -44,13 +44,19 @@ func newKeyID() string {
 
 // KeyInfo is what the broker knows about a key, never the key itself.
 type KeyInfo struct {
-	ID        string    `json:"id"`
-	Tenant    string    `json:"tenant"`
-	Identity  string    `json:"identity"`
+	ID     string `json:"id"`
+	Tenant string `json:"tenant"`
+	// Identity is what bindings match: an assumed role as its role ARN.
+	Identity string `json:"identity"`
+	// Principal is the caller as STS named it (an assumed role with its session). Keys
+	// rotate per principal, so workloads sharing a role do not cut each other's keys.
+	Principal string    `json:"principal"`
 	Scopes    []string  `json:"scopes"`
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at"`
 	RevokedAt time.Time `json:"revoked_at,omitzero"`
+
+	version int64 // updated_at, by the database clock: which of two views is newer
 }
 
 // Active reports whether the key may be used at now.
@@ -58,7 +64,8 @@ func (k KeyInfo) Active(now time.Time) bool {
 	return k.RevokedAt.IsZero() && now.Before(k.ExpiresAt)
 }
 
-// Migrations are the keybroker's tables. Times are Unix milliseconds.
+// Migrations are the keybroker's tables. Times are Unix milliseconds; updated_at is
+// stamped by the database's clock so replicas can order changes.
 func Migrations() []store.Migration {
 	return []store.Migration{
 		{Version: 1, Name: "keys", SQLite: `CREATE TABLE keybroker_keys (
@@ -66,6 +73,7 @@ func Migrations() []store.Migration {
 			hash       TEXT   NOT NULL UNIQUE,
 			tenant     TEXT   NOT NULL,
 			identity   TEXT   NOT NULL,
+			principal  TEXT   NOT NULL,
 			scopes     TEXT   NOT NULL,
 			created_at BIGINT NOT NULL,
 			expires_at BIGINT NOT NULL,
@@ -73,8 +81,10 @@ func Migrations() []store.Migration {
 			updated_at BIGINT NOT NULL
 		)`},
 		{Version: 2, Name: "keys indexes", SQLite: `CREATE INDEX keybroker_keys_identity ON keybroker_keys (identity);
+			CREATE INDEX keybroker_keys_principal ON keybroker_keys (principal);
 			CREATE INDEX keybroker_keys_tenant ON keybroker_keys (tenant);
-			CREATE INDEX keybroker_keys_updated ON keybroker_keys (updated_at)`},
+			CREATE INDEX keybroker_keys_updated ON keybroker_keys (updated_at);
+			CREATE INDEX keybroker_keys_expires ON keybroker_keys (expires_at)`},
 		{Version: 3, Name: "seen proofs", SQLite: `CREATE TABLE keybroker_seen_proofs (
 			signature  TEXT   PRIMARY KEY,
 			expires_at BIGINT NOT NULL
@@ -84,7 +94,8 @@ func Migrations() []store.Migration {
 
 // Keys is the keybroker's storage: issued keys (as hashes) and seen proofs.
 type Keys struct {
-	db *store.DB
+	db  *store.DB
+	log *slog.Logger
 }
 
 // NewKeys migrates the keybroker's tables in db and returns its storage.
@@ -92,40 +103,61 @@ func NewKeys(ctx context.Context, db *store.DB) (*Keys, error) {
 	if err := db.Migrate(ctx, "keybroker", Migrations()); err != nil {
 		return nil, err
 	}
-	return &Keys{db: db}, nil
+	return &Keys{db: db, log: slog.Default()}, nil
 }
 
-// notifyChannel carries "the keys of this identity / tenant / id changed" between replicas.
+// notifyChannel carries "these keys changed" between replicas. A payload names the
+// column and value to reload by (see keyChange); anything else means "resync".
 const notifyChannel = "chancery_keybroker"
+
+// keyChange names a set of keys by one indexed column.
+type keyChange struct {
+	column string // id, hash, identity, principal or tenant
+	value  string
+}
+
+func (c keyChange) payload() string { return c.column + ":" + c.value }
+
+func parseKeyChange(payload string) (keyChange, bool) {
+	col, val, ok := strings.Cut(payload, ":")
+	switch col {
+	case "id", "hash", "identity", "principal", "tenant":
+		return keyChange{col, val}, ok && val != ""
+	}
+	return keyChange{}, false
+}
+
+// notify tells other replicas about a committed change. It is best effort: the change
+// is already durable, and replicas that miss it catch up within their sync interval.
+func (k *Keys) notify(ctx context.Context, c keyChange) {
+	if err := k.db.Notify(ctx, notifyChannel, c.payload()); err != nil {
+		k.log.Warn("keybroker: notify replicas (they resync within sync_interval)", "change", c.column, "err", err)
+	}
+}
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
-func fromMS(v sql.NullInt64) time.Time {
-	if !v.Valid {
-		return time.Time{}
-	}
-	return time.UnixMilli(v.Int64).UTC()
-}
-
-// Issue stores a new key for identity and cuts every other active key of that identity
-// down to at most overlap from now, in one transaction.
+// Issue stores a new key and cuts every other active key of the same principal down to
+// at most overlap after info.CreatedAt, in one transaction.
 func (k *Keys) Issue(ctx context.Context, info KeyInfo, key APIKey, overlap time.Duration) error {
+	if info.Principal == "" {
+		info.Principal = info.Identity
+	}
 	h := key.hash()
-	now := info.CreatedAt
-	cutoff := ms(now.Add(overlap))
+	cutoff := ms(info.CreatedAt.Add(overlap))
 	err := k.db.InTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, k.db.Rebind(`UPDATE keybroker_keys
-			SET expires_at = ?, updated_at = ?
-			WHERE identity = ? AND revoked_at IS NULL AND expires_at > ?`),
-			cutoff, ms(now), info.Identity, cutoff)
+			SET expires_at = ?, updated_at = `+k.db.NowMillis()+`
+			WHERE principal = ? AND revoked_at IS NULL AND expires_at > ?`),
+			cutoff, info.Principal, cutoff)
 		if err != nil {
-			return fmt.Errorf("rotate keys of %s: %w", info.Identity, err)
+			return fmt.Errorf("rotate keys of %s: %w", info.Principal, err)
 		}
 		_, err = tx.ExecContext(ctx, k.db.Rebind(`INSERT INTO keybroker_keys
-			(id, hash, tenant, identity, scopes, created_at, expires_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
-			info.ID, hex.EncodeToString(h[:]), info.Tenant, info.Identity, strings.Join(info.Scopes, " "),
-			ms(info.CreatedAt), ms(info.ExpiresAt), ms(now))
+			(id, hash, tenant, identity, principal, scopes, created_at, expires_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, `+k.db.NowMillis()+`)`),
+			info.ID, hex.EncodeToString(h[:]), info.Tenant, info.Identity, info.Principal, strings.Join(info.Scopes, " "),
+			ms(info.CreatedAt), ms(info.ExpiresAt))
 		if err != nil {
 			return fmt.Errorf("store key %s: %w", info.ID, err)
 		}
@@ -134,7 +166,8 @@ func (k *Keys) Issue(ctx context.Context, info KeyInfo, key APIKey, overlap time
 	if err != nil {
 		return err
 	}
-	return k.db.Notify(ctx, notifyChannel, "identity:"+info.Identity)
+	k.notify(ctx, keyChange{"principal", info.Principal})
+	return nil
 }
 
 // KeyFilter selects keys for List and Revoke; empty fields match everything, but
@@ -170,57 +203,89 @@ func (f KeyFilter) where() (string, []any) {
 	return " WHERE " + strings.Join(conds, " AND "), args
 }
 
+// change names the keys f selects by its most selective field, for notifications.
+func (f KeyFilter) change() keyChange {
+	switch {
+	case f.Key != "":
+		h := f.Key.hash()
+		return keyChange{"hash", hex.EncodeToString(h[:])}
+	case f.ID != "":
+		return keyChange{"id", f.ID}
+	case f.Identity != "":
+		return keyChange{"identity", f.Identity}
+	default:
+		return keyChange{"tenant", f.Tenant}
+	}
+}
+
 func (f KeyFilter) empty() bool { return f == KeyFilter{} }
 
-const keyColumns = "id, tenant, identity, scopes, created_at, expires_at, revoked_at"
+const keyColumns = "hash, id, tenant, identity, principal, scopes, created_at, expires_at, revoked_at, updated_at"
 
-func scanKey(row interface{ Scan(...any) error }) (KeyInfo, error) {
+// scanKey reads a row of keyColumns.
+func scanKey(row interface{ Scan(...any) error }) (KeyInfo, [sha256.Size]byte, error) {
 	var (
 		info             KeyInfo
-		scopes           string
+		h                [sha256.Size]byte
+		hexHash, scopes  string
 		created, expires int64
 		revoked          sql.NullInt64
 	)
-	if err := row.Scan(&info.ID, &info.Tenant, &info.Identity, &scopes, &created, &expires, &revoked); err != nil {
-		return info, err
+	err := row.Scan(&hexHash, &info.ID, &info.Tenant, &info.Identity, &info.Principal, &scopes, &created, &expires, &revoked, &info.version)
+	if err != nil {
+		return info, h, err
+	}
+	if n, err := hex.Decode(h[:], []byte(hexHash)); err != nil || n != len(h) {
+		return info, h, fmt.Errorf("key %s has a malformed hash", info.ID)
 	}
 	info.Scopes = strings.Fields(scopes)
 	info.CreatedAt = time.UnixMilli(created).UTC()
 	info.ExpiresAt = time.UnixMilli(expires).UTC()
-	info.RevokedAt = fromMS(revoked)
-	return info, nil
+	if revoked.Valid {
+		info.RevokedAt = time.UnixMilli(revoked.Int64).UTC()
+	}
+	return info, h, nil
+}
+
+// query returns the keys (and their hashes) a query over keyColumns selects.
+func (k *Keys) query(ctx context.Context, what, tail string, args ...any) ([]KeyInfo, [][sha256.Size]byte, error) {
+	rows, err := k.db.QueryContext(ctx, k.db.Rebind("SELECT "+keyColumns+" FROM keybroker_keys"+tail), args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer rows.Close()
+	var (
+		infos  []KeyInfo
+		hashes [][sha256.Size]byte
+	)
+	for rows.Next() {
+		info, h, err := scanKey(rows)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", what, err)
+		}
+		infos = append(infos, info)
+		hashes = append(hashes, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return infos, hashes, nil
 }
 
 // List returns the keys matching f, newest first.
 func (k *Keys) List(ctx context.Context, f KeyFilter) ([]KeyInfo, error) {
 	where, args := f.where()
-	rows, err := k.db.QueryContext(ctx, k.db.Rebind("SELECT "+keyColumns+" FROM keybroker_keys"+where+" ORDER BY created_at DESC, id"), args...)
-	if err != nil {
-		return nil, fmt.Errorf("list keys: %w", err)
-	}
-	defer rows.Close()
-	var out []KeyInfo
-	for rows.Next() {
-		info, err := scanKey(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list keys: %w", err)
-		}
-		out = append(out, info)
-	}
-	return out, rows.Err()
+	infos, _, err := k.query(ctx, "list keys", where+" ORDER BY created_at DESC, id", args...)
+	return infos, err
 }
 
 // lookup returns the key whose hash is h.
 func (k *Keys) lookup(ctx context.Context, h [sha256.Size]byte) (KeyInfo, bool, error) {
-	row := k.db.QueryRowContext(ctx, k.db.Rebind("SELECT "+keyColumns+" FROM keybroker_keys WHERE hash = ?"), hex.EncodeToString(h[:]))
-	info, err := scanKey(row)
-	if errors.Is(err, sql.ErrNoRows) {
-		return KeyInfo{}, false, nil
+	infos, _, err := k.query(ctx, "look up key", " WHERE hash = ?", hex.EncodeToString(h[:]))
+	if err != nil || len(infos) == 0 {
+		return KeyInfo{}, false, err
 	}
-	if err != nil {
-		return KeyInfo{}, false, fmt.Errorf("look up key: %w", err)
-	}
-	return info, true, nil
+	return infos[0], true, nil
 }
 
 // ErrNoFilter is returned by Revoke when the filter selects nothing in particular.
@@ -229,13 +294,13 @@ var ErrNoFilter = errors.New("revoke: say which keys (id, key, identity or tenan
 // Revoke revokes the active keys matching f and returns how many it revoked. Every
 // replica stops accepting them: at once through a notification, at the latest after its
 // sync interval.
-func (k *Keys) Revoke(ctx context.Context, f KeyFilter, now time.Time) (int, error) {
+func (k *Keys) Revoke(ctx context.Context, f KeyFilter) (int, error) {
 	if f.empty() {
 		return 0, ErrNoFilter
 	}
 	where, args := f.where()
-	args = append([]any{ms(now), ms(now)}, args...)
-	res, err := k.db.ExecContext(ctx, k.db.Rebind("UPDATE keybroker_keys SET revoked_at = ?, updated_at = ?"+where+" AND revoked_at IS NULL"), args...)
+	now := k.db.NowMillis()
+	res, err := k.db.ExecContext(ctx, k.db.Rebind("UPDATE keybroker_keys SET revoked_at = "+now+", updated_at = "+now+where+" AND revoked_at IS NULL"), args...)
 	if err != nil {
 		return 0, fmt.Errorf("revoke keys: %w", err)
 	}
@@ -244,52 +309,32 @@ func (k *Keys) Revoke(ctx context.Context, f KeyFilter, now time.Time) (int, err
 		return 0, fmt.Errorf("revoke keys: %w", err)
 	}
 	if n > 0 {
-		if err := k.db.Notify(ctx, notifyChannel, "changed"); err != nil {
-			return int(n), err
-		}
+		k.notify(ctx, f.change())
 	}
 	return int(n), nil
 }
 
-// changedSince returns every key updated at or after since, for replicas to resync.
+// changed returns the keys a notification names.
+func (k *Keys) changed(ctx context.Context, c keyChange) ([]KeyInfo, [][sha256.Size]byte, error) {
+	// c.column is one of parseKeyChange's fixed names, never caller text.
+	return k.query(ctx, "read changed keys", " WHERE "+c.column+" = ?", c.value)
+}
+
+// changedSince returns every key updated at or after since (database clock).
 func (k *Keys) changedSince(ctx context.Context, since time.Time) ([]KeyInfo, [][sha256.Size]byte, error) {
-	rows, err := k.db.QueryContext(ctx, k.db.Rebind("SELECT hash, "+keyColumns+" FROM keybroker_keys WHERE updated_at >= ?"), ms(since))
-	if err != nil {
-		return nil, nil, fmt.Errorf("read changed keys: %w", err)
-	}
-	defer rows.Close()
-	var (
-		infos  []KeyInfo
-		hashes [][sha256.Size]byte
-	)
-	for rows.Next() {
-		var hexHash string
-		var info KeyInfo
-		var scopes string
-		var created, expires int64
-		var revoked sql.NullInt64
-		if err := rows.Scan(&hexHash, &info.ID, &info.Tenant, &info.Identity, &scopes, &created, &expires, &revoked); err != nil {
-			return nil, nil, fmt.Errorf("read changed keys: %w", err)
-		}
-		var h [sha256.Size]byte
-		if n, err := hex.Decode(h[:], []byte(hexHash)); err != nil || n != len(h) {
-			return nil, nil, fmt.Errorf("read changed keys: key %s has a malformed hash", info.ID)
-		}
-		info.Scopes = strings.Fields(scopes)
-		info.CreatedAt, info.ExpiresAt, info.RevokedAt = time.UnixMilli(created).UTC(), time.UnixMilli(expires).UTC(), fromMS(revoked)
-		infos = append(infos, info)
-		hashes = append(hashes, h)
-	}
-	return infos, hashes, rows.Err()
+	return k.query(ctx, "read changed keys", " WHERE updated_at >= ?", ms(since))
+}
+
+// active returns every key neither revoked nor expired at now.
+func (k *Keys) active(ctx context.Context, now time.Time) ([]KeyInfo, [][sha256.Size]byte, error) {
+	return k.query(ctx, "load active keys", " WHERE revoked_at IS NULL AND expires_at > ?", ms(now))
 }
 
 // markSeen records a proof's signature until expires; it reports false when the
 // signature was already recorded (a replay), on this replica or any other.
-func (k *Keys) markSeen(ctx context.Context, signature string, expires, now time.Time) (bool, error) {
+func (k *Keys) markSeen(ctx context.Context, signature string, expires time.Time) (bool, error) {
 	_, err := k.db.ExecContext(ctx, k.db.Rebind("INSERT INTO keybroker_seen_proofs (signature, expires_at) VALUES (?, ?)"), signature, ms(expires))
 	if store.IsUniqueViolation(err) {
-		// A row whose window has passed is not a replay of anything still valid; but a
-		// proof that old is refused by the clock check anyway, so this stays a replay.
 		return false, nil
 	}
 	if err != nil {
@@ -298,8 +343,18 @@ func (k *Keys) markSeen(ctx context.Context, signature string, expires, now time
 	return true, nil
 }
 
-// forgetSeen deletes proof signatures whose window has passed.
-func (k *Keys) forgetSeen(ctx context.Context, now time.Time) error {
-	_, err := k.db.ExecContext(ctx, k.db.Rebind("DELETE FROM keybroker_seen_proofs WHERE expires_at < ?"), ms(now))
-	return err
+// KeyRetention is how long expired and revoked keys stay listed before they are deleted.
+const KeyRetention = 7 * 24 * time.Hour
+
+// collect deletes proof signatures whose window has passed and keys that expired or
+// were revoked more than KeyRetention ago.
+func (k *Keys) collect(ctx context.Context, now time.Time) error {
+	if _, err := k.db.ExecContext(ctx, k.db.Rebind("DELETE FROM keybroker_seen_proofs WHERE expires_at < ?"), ms(now)); err != nil {
+		return fmt.Errorf("forget old proofs: %w", err)
+	}
+	old := ms(now.Add(-KeyRetention))
+	if _, err := k.db.ExecContext(ctx, k.db.Rebind("DELETE FROM keybroker_keys WHERE expires_at < ? OR revoked_at < ?"), old, old); err != nil {
+		return fmt.Errorf("delete old keys: %w", err)
+	}
+	return nil
 }

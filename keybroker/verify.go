@@ -80,6 +80,11 @@ func parseAuthorization(h string) (sigV4Auth, error) {
 		if !ok {
 			return a, fmt.Errorf("authorization field %q has no '='", truncate(field, 40))
 		}
+		// A repeated field would let the replay key (our parse) and what STS checks
+		// (its parse) disagree.
+		if k == "Credential" && haveCred || k == "SignedHeaders" && haveSigned || k == "Signature" && haveSig {
+			return a, fmt.Errorf("authorization repeats %s", k)
+		}
 		switch k {
 		case "Credential":
 			parts := strings.Split(v, "/")
@@ -105,6 +110,17 @@ func parseAuthorization(h string) (sigV4Auth, error) {
 		return a, errors.New("authorization lacks Credential, SignedHeaders or Signature")
 	}
 	return a, nil
+}
+
+// isHopByHop reports whether a header belongs to one connection or a proxy and so must
+// not be forwarded to STS (RFC 9110 section 7.6.1).
+func isHopByHop(name string) bool {
+	switch strings.ToLower(name) {
+	case "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
+		"te", "trailer", "transfer-encoding", "upgrade":
+		return true
+	}
+	return false
 }
 
 func truncate(s string, n int) string {
@@ -154,6 +170,11 @@ func (b *Broker) check(encoded string, now time.Time) (*checkedProof, error) {
 	}
 	if auth.Service != "sts" {
 		return nil, refuse(http.StatusUnauthorized, "rejected", "proof is signed for service %q, not sts", truncate(auth.Service, 20))
+	}
+	for _, h := range auth.SignedHeaders {
+		if isHopByHop(h) {
+			return nil, refuse(http.StatusUnauthorized, "rejected", "proof signs the %s header, which cannot be forwarded", truncate(h, 40))
+		}
 	}
 	for _, h := range []string{"host", "x-amz-date", strings.ToLower(OrgIDHeader), strings.ToLower(ServerIDHeader)} {
 		if !slices.Contains(auth.SignedHeaders, h) {

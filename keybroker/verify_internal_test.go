@@ -119,3 +119,45 @@ func BenchmarkVerifyProof(b *testing.B) {
 		}
 	}
 }
+
+func TestParseAuthorizationRefusesRepeatedFields(t *testing.T) {
+	sig := hex.EncodeToString(make([]byte, 32))
+	for _, field := range []string{"Credential=a/b/c/d/aws4_request", "SignedHeaders=host", "Signature=" + sig} {
+		h := "AWS4-HMAC-SHA256 Credential=AKID/20261123/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=" + sig + ", " + field
+		if _, err := parseAuthorization(h); err == nil {
+			t.Errorf("accepted a repeated %s", field)
+		}
+	}
+}
+
+// TestIndexNeverResurrectsARevokedKey: a read that started before a revocation and
+// lands after it must not make the key active again.
+func TestIndexNeverResurrectsARevokedKey(t *testing.T) {
+	now := time.Now()
+	x := newIndex(newMetrics(nil).active)
+	h := sha256.Sum256([]byte("k"))
+	activeV1 := KeyInfo{ID: "k", ExpiresAt: now.Add(time.Hour), version: 1}
+	revokedV2 := activeV1
+	revokedV2.RevokedAt, revokedV2.version = now, 2
+
+	x.apply([]KeyInfo{activeV1}, [][sha256.Size]byte{h}, now)
+	if _, found, _ := x.get(h, now); !found {
+		t.Fatal("active key not indexed")
+	}
+	x.apply([]KeyInfo{revokedV2}, [][sha256.Size]byte{h}, now)
+	x.apply([]KeyInfo{activeV1}, [][sha256.Size]byte{h}, now) // the stale read lands
+	if _, found, miss := x.get(h, now); found || !miss {
+		t.Fatalf("revoked key found=%v knownMiss=%v after a stale read; want it gone", found, miss)
+	}
+	// A newer row (not that keys are ever un-revoked) would win.
+	x.apply([]KeyInfo{{ID: "k", ExpiresAt: now.Add(time.Hour), version: 3}}, [][sha256.Size]byte{h}, now)
+	if _, found, _ := x.get(h, now); !found {
+		t.Fatal("newer row did not apply")
+	}
+	// Tombstones are forgotten after tombstoneTTL; expired keys retire.
+	x.prune(now.Add(2 * time.Hour))
+	x.prune(now.Add(2*time.Hour + tombstoneTTL + time.Second))
+	if len(x.active) != 0 || len(x.gone) != 0 {
+		t.Fatalf("after expiry and tombstoneTTL: %d active, %d tombstones", len(x.active), len(x.gone))
+	}
+}

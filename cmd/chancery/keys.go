@@ -115,7 +115,7 @@ process list or shell history.`,
 				return err
 			}
 			defer done()
-			n, err := keys.Revoke(cmd.Context(), revoke, time.Now())
+			n, err := keys.Revoke(cmd.Context(), revoke)
 			if err != nil {
 				return err
 			}
