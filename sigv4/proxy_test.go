@@ -1,10 +1,13 @@
 package sigv4_test
 
 import (
+	"bytes"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/chancery/chancery/sigv4"
@@ -86,6 +89,7 @@ func TestProxyRefusesTooLargeAndChunkSigned(t *testing.T) {
 		Service:      "s3",
 		Region:       "us-east-1",
 		MaxBodyBytes: 10,
+		AllowedHosts: []string{"example.com"}, // httptest.NewRequest's Host
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -114,6 +118,147 @@ func TestProxyRefusesTooLargeAndChunkSigned(t *testing.T) {
 			h.ServeHTTP(w, tt.req())
 			if w.Code != tt.status {
 				t.Errorf("status %d, want %d: %s", w.Code, tt.status, w.Body)
+			}
+		})
+	}
+}
+
+// countingUpstream is a loopback server that counts the requests reaching it.
+func countingUpstream(t *testing.T) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		io.Copy(io.Discard, r.Body)
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &hits
+}
+
+// TestProxyRefusesWebPages sends, over real connections, what a browser sends for a
+// page's cross-origin form POST or after DNS rebinding, next to what curl sends.
+func TestProxyRefusesWebPages(t *testing.T) {
+	upstream, hits := countingUpstream(t)
+	h, err := sigv4.NewProxy(sigv4.ProxyConfig{
+		Upstream:     upstream.URL,
+		Credentials:  sigv4.StaticCredentials{AccessKeyID: "AKID", SecretAccessKey: "secret"},
+		Service:      "sts",
+		Region:       "us-east-1",
+		AllowedHosts: []string{"proxy.internal", "other.internal:9"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httptest.NewServer(h)
+	t.Cleanup(proxy.Close)
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(proxy.URL, "http://"))
+
+	for _, tt := range []struct {
+		name   string
+		host   string // "" means what the client derives from the URL
+		header http.Header
+		want   int
+	}{
+		{"curl", "", nil, http.StatusOK},
+		{"localhost", "localhost:" + port, nil, http.StatusOK},
+		{"localhost without port", "localhost", nil, http.StatusOK},
+		{"IPv6 loopback", "[::1]:" + port, nil, http.StatusOK},
+		{"port forwarded", "LocalHost:18005", nil, http.StatusOK},
+		{"allowed name, any port", "proxy.internal:8005", nil, http.StatusOK},
+		{"allowed name and port", "other.internal:9", nil, http.StatusOK},
+		{"allowed name, other port", "other.internal:10", nil, http.StatusForbidden},
+		{"same-origin fetch", "", http.Header{"Sec-Fetch-Site": {"same-origin"}}, http.StatusOK},
+		{"typed in the address bar", "", http.Header{"Sec-Fetch-Site": {"none"}}, http.StatusOK},
+		{"DNS rebinding", "attacker.example:" + port, nil, http.StatusForbidden},
+		{"rebinding, loopback-looking name", "localhost.attacker.example:" + port, nil, http.StatusForbidden},
+		{"rebinding, IP-looking name", "127.0.0.1.nip.io:" + port, nil, http.StatusForbidden},
+		{"cross-origin form POST", "", http.Header{"Origin": {"http://attacker.example"}}, http.StatusForbidden},
+		{"opaque origin", "", http.Header{"Origin": {"null"}}, http.StatusForbidden},
+		{"cross-site", "", http.Header{"Sec-Fetch-Site": {"cross-site"}}, http.StatusForbidden},
+		{"same-site", "", http.Header{"Sec-Fetch-Site": {"same-site"}}, http.StatusForbidden},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := hits.Load()
+			req, _ := http.NewRequest(http.MethodPost, proxy.URL+"/", strings.NewReader("Action=GetCallerIdentity&Version=2011-06-15"))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			for k, v := range tt.header {
+				req.Header[k] = v
+			}
+			if tt.host != "" {
+				req.Host = tt.host
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.want {
+				t.Fatalf("status %s, want %d: %s", resp.Status, tt.want, body)
+			}
+			if reached := hits.Load() != before; reached != (tt.want == http.StatusOK) {
+				t.Errorf("upstream reached: %v, want %v", reached, tt.want == http.StatusOK)
+			}
+		})
+	}
+}
+
+func TestProxyAllowedHostsInvalid(t *testing.T) {
+	for _, host := range []string{"", "http://proxy.internal", "proxy.internal/path", ":8005", "proxy.internal:", "user@proxy.internal"} {
+		_, err := sigv4.NewProxy(sigv4.ProxyConfig{
+			Upstream:     "https://sqs.us-east-1.amazonaws.com",
+			Credentials:  sigv4.StaticCredentials{AccessKeyID: "AKID", SecretAccessKey: "secret"},
+			AllowedHosts: []string{host},
+		})
+		if err == nil {
+			t.Errorf("AllowedHosts %q accepted", host)
+		}
+	}
+}
+
+// TestProxyDefaultMaxBody: without MaxBodyBytes, a body just over DefaultMaxProxyBody
+// is refused for a non-S3 service and forwarded for S3.
+func TestProxyDefaultMaxBody(t *testing.T) {
+	body := bytes.Repeat([]byte("x"), sigv4.DefaultMaxProxyBody+1)
+	for _, tt := range []struct {
+		service string
+		want    int
+	}{
+		{"sqs", http.StatusRequestEntityTooLarge},
+		{"s3", http.StatusOK},
+	} {
+		t.Run(tt.service, func(t *testing.T) {
+			upstream, hits := countingUpstream(t)
+			h, err := sigv4.NewProxy(sigv4.ProxyConfig{
+				Upstream:    upstream.URL,
+				Credentials: sigv4.StaticCredentials{AccessKeyID: "AKID", SecretAccessKey: "secret"},
+				Service:     tt.service,
+				Region:      "us-east-1",
+				SpoolDir:    t.TempDir(),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			proxy := httptest.NewServer(h)
+			t.Cleanup(proxy.Close)
+			for _, streamed := range []bool{false, true} {
+				var r io.Reader = bytes.NewReader(body)
+				if streamed {
+					r = struct{ io.Reader }{r} // unknown length: sent chunked, spooled by the proxy
+				}
+				resp, err := http.Post(proxy.URL+"/b/k", "application/octet-stream", r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != tt.want {
+					t.Errorf("streamed=%v: status %s, want %d", streamed, resp.Status, tt.want)
+				}
+			}
+			if got, want := hits.Load() > 0, tt.want == http.StatusOK; got != want {
+				t.Errorf("upstream reached: %v, want %v", got, want)
 			}
 		})
 	}

@@ -44,6 +44,7 @@ func (c *cli) awsCredentials() sigv4.CredentialsProvider {
 type sigv4ProxyFlags struct {
 	listen, upstream, service, region, payload string
 	allowRemote                                bool
+	allowedHosts                               []string
 	maxBody                                    int64
 }
 
@@ -59,20 +60,30 @@ func newSigv4ProxyCmd(c *cli) *cobra.Command {
 		Use:   "proxy",
 		Short: "Run a reverse proxy that signs every request it forwards to an AWS endpoint",
 		Long: `Proxy listens on --listen and forwards every request to --upstream, signed with
-SigV4: clients that cannot sign (Prometheus remote write, curl, a browser) reach
+SigV4: programs that cannot sign (Prometheus remote write, curl, scripts) reach
 AWS APIs through it. The service and region are inferred from the upstream host
 (sqs.eu-west-1.amazonaws.com, aps-workspaces.us-east-1.amazonaws.com, VPC and FIPS
 endpoints...); give --service and --region for any other host.
 
 Bodies are hashed into the signature (--payload signed; bodies of unknown length
 are spooled to a temporary file first). For S3, --payload unsigned or streaming
-forwards uploads without spooling them.
+forwards uploads without spooling them. Bodies larger than --max-body are refused:
+by default 10 MiB, or 5 GiB when the upstream service is S3.
 
 Anyone who can reach the proxy acts with this machine's AWS identity, so it only
-listens on a loopback address unless --allow-remote is given. It runs until SIGINT
-or SIGTERM, then finishes the requests in flight.`,
+listens on a loopback address unless --allow-remote is given, and it refuses
+(403) what web browsers send on behalf of a page: requests with an Origin header
+or Sec-Fetch-Site cross-site or same-site, and requests whose Host is not
+localhost, a loopback address or the address the connection arrived on (a page
+whose name is re-bound to 127.0.0.1 sends its own name). Name the hosts clients
+use to reach a remote proxy with --allowed-host. It runs until SIGINT or SIGTERM,
+then finishes the requests in flight.`,
 		Example: `  # Amazon Managed Prometheus remote write, for a Prometheus on this machine
   chancery sigv4 proxy --listen 127.0.0.1:8005 \
+      --upstream https://aps-workspaces.us-east-1.amazonaws.com
+
+  # Listen on the LAN, for clients that reach this machine as metrics-gw.internal
+  chancery sigv4 proxy --listen 0.0.0.0:8005 --allow-remote --allowed-host metrics-gw.internal \
       --upstream https://aps-workspaces.us-east-1.amazonaws.com
 
   # An S3-compatible endpoint that needs the region spelled out
@@ -88,7 +99,8 @@ or SIGTERM, then finishes the requests in flight.`,
 	fl.StringVar(&f.region, "region", "", "signing region (default: inferred from the upstream host)")
 	fl.StringVar(&f.payload, "payload", "signed", "how request bodies are signed: signed, unsigned or streaming (the last two S3 only)")
 	fl.BoolVar(&f.allowRemote, "allow-remote", false, "allow --listen on an address other than loopback")
-	fl.Int64Var(&f.maxBody, "max-body", sigv4.DefaultMaxProxyBody, "largest request body forwarded, in bytes")
+	fl.StringArrayVar(&f.allowedHosts, "allowed-host", nil, "a further Host header value to answer, as host (any port) or host:port; repeatable")
+	fl.Int64Var(&f.maxBody, "max-body", 0, "largest request body forwarded, in bytes (default 10 MiB, 5 GiB for S3)")
 	return cmd
 }
 
@@ -108,6 +120,9 @@ func (c *cli) sigv4Proxy(ctx context.Context, f sigv4ProxyFlags) error {
 	if ip := net.ParseIP(host); !f.allowRemote && host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 		return usageError{fmt.Errorf("--listen %q is not a loopback address: anyone reaching it would act as this machine's AWS identity (--allow-remote to insist)", f.listen)}
 	}
+	if f.maxBody < 0 {
+		return usageError{fmt.Errorf("--max-body %d is negative", f.maxBody)}
+	}
 	log := slog.New(slog.NewTextHandler(c.stderr, nil))
 	proxy, err := sigv4.NewProxy(sigv4.ProxyConfig{
 		Upstream:     f.upstream,
@@ -116,6 +131,7 @@ func (c *cli) sigv4Proxy(ctx context.Context, f sigv4ProxyFlags) error {
 		Region:       f.region,
 		Payload:      mode,
 		MaxBodyBytes: f.maxBody,
+		AllowedHosts: f.allowedHosts,
 		Logger:       log,
 	})
 	if err != nil {
@@ -125,6 +141,7 @@ func (c *cli) sigv4Proxy(ctx context.Context, f sigv4ProxyFlags) error {
 	if err != nil {
 		return err
 	}
+	// No ReadTimeout or WriteTimeout: bodies stream both ways for as long as they last.
 	srv := &http.Server{
 		Handler:           proxy,
 		ReadHeaderTimeout: 10 * time.Second,

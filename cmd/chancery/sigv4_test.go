@@ -29,6 +29,8 @@ func TestSigv4UsageErrors(t *testing.T) {
 		{"sigv4", "proxy", "--upstream", "https://sqs.us-east-1.amazonaws.com", "--listen", "nonsense"},
 		{"sigv4", "proxy", "--upstream", "https://sqs.us-east-1.amazonaws.com", "--payload", "maybe"},
 		{"sigv4", "proxy", "--upstream", "http://localhost:4566", "--listen", "127.0.0.1:0"},
+		{"sigv4", "proxy", "--upstream", "https://sqs.us-east-1.amazonaws.com", "--listen", "127.0.0.1:0", "--allowed-host", "http://proxy.internal"},
+		{"sigv4", "proxy", "--upstream", "https://sqs.us-east-1.amazonaws.com", "--listen", "127.0.0.1:0", "--max-body", "-1"},
 		{"sigv4", "nosuch"},
 	}
 	for _, args := range tests {
@@ -81,20 +83,45 @@ func TestSigv4Presign(t *testing.T) {
 }
 
 // TestSigv4ProxyMoto runs the proxy as a process in front of moto (signature checking
-// on), sends it an unsigned STS call, and stops it with SIGTERM.
+// on), sends it an unsigned STS call as curl would, then as a web page would, and
+// stops it with SIGTERM.
 func TestSigv4ProxyMoto(t *testing.T) {
 	m := testenv.Moto(t)
 	p := startChild(t, t.TempDir(), []string{"AWS_ACCESS_KEY_ID=" + m.AccessKeyID, "AWS_SECRET_ACCESS_KEY=" + m.SecretAccessKey},
-		"sigv4", "proxy", "--listen", "127.0.0.1:0", "--upstream", m.URL, "--service", "sts", "--region", m.Region)
-	resp, err := http.Post("http://"+p.addr+"/", "application/x-www-form-urlencoded",
-		strings.NewReader("Action=GetCallerIdentity&Version=2011-06-15"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), ":user/admin") {
-		t.Fatalf("GetCallerIdentity through the proxy: %s %s", resp.Status, body)
+		"sigv4", "proxy", "--listen", "127.0.0.1:0", "--upstream", m.URL, "--service", "sts", "--region", m.Region,
+		"--allowed-host", "sts-gw.internal")
+	for _, tt := range []struct {
+		name   string
+		host   string
+		header http.Header
+		want   int
+	}{
+		{"curl", "", nil, http.StatusOK},
+		{"allowed host", "sts-gw.internal:8005", nil, http.StatusOK},
+		{"cross-origin form POST", "", http.Header{"Origin": {"https://attacker.example"}}, http.StatusForbidden},
+		{"cross-site fetch", "", http.Header{"Sec-Fetch-Site": {"cross-site"}}, http.StatusForbidden},
+		{"DNS rebinding", "attacker.example:8005", nil, http.StatusForbidden},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+p.addr+"/", strings.NewReader("Action=GetCallerIdentity&Version=2011-06-15"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for k, v := range tt.header {
+			req.Header[k] = v
+		}
+		if tt.host != "" {
+			req.Host = tt.host
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Fatalf("%s: GetCallerIdentity through the proxy: %s %s", tt.name, resp.Status, body)
+		}
+		if admin := strings.Contains(string(body), ":user/admin"); admin != (tt.want == http.StatusOK) {
+			t.Fatalf("%s: reply names the caller: %v: %s", tt.name, admin, body)
+		}
 	}
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
