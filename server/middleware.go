@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -53,8 +54,10 @@ func quietRoute(pattern string) bool {
 // instrument logs and measures every request. It records the method, the path without
 // its query (a presigned URL's query is a credential), the matched route, status,
 // size, duration and peer — never a header or a body.
-func instrument(next http.Handler, log *slog.Logger, m *httpMetrics) http.Handler {
+func instrument(next http.Handler, log *slog.Logger, m *httpMetrics, running *sync.WaitGroup) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		running.Add(1)
+		defer running.Done()
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
 		m.inFlight.Inc()
@@ -68,8 +71,9 @@ func instrument(next http.Handler, log *slog.Logger, m *httpMetrics) http.Handle
 				route = "unmatched"
 			}
 			elapsed := time.Since(start)
-			m.requests.WithLabelValues(route, r.Method, strconv.Itoa(rec.status)).Inc()
-			m.duration.WithLabelValues(route, r.Method).Observe(elapsed.Seconds())
+			method := methodLabel(r.Method)
+			m.requests.WithLabelValues(route, method, strconv.Itoa(rec.status)).Inc()
+			m.duration.WithLabelValues(route, method).Observe(elapsed.Seconds())
 			level := slog.LevelInfo
 			if quietRoute(route) && rec.status < 500 {
 				level = slog.LevelDebug
@@ -86,6 +90,17 @@ func instrument(next http.Handler, log *slog.Logger, m *httpMetrics) http.Handle
 		}()
 		next.ServeHTTP(rec, r)
 	})
+}
+
+// methodLabel bounds the method label: net/http accepts any token as a method, and
+// each distinct label value is a new time series.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return method
+	}
+	return "other"
 }
 
 // recoverPanics turns a handler panic into a 500 and an error log line instead of a

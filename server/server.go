@@ -37,6 +37,8 @@ type Server struct {
 
 	mu sync.Mutex
 	ln net.Listener
+
+	running sync.WaitGroup // handlers in progress
 }
 
 // readyTimeout bounds each readiness check so a hung dependency cannot hang /readyz.
@@ -74,7 +76,7 @@ func New(opts Options) (*Server, error) {
 	}
 
 	handler := recoverPanics(mux, opts.Logger)
-	handler = instrument(handler, opts.Logger, newHTTPMetrics(opts.Registry))
+	handler = instrument(handler, opts.Logger, newHTTPMetrics(opts.Registry), &s.running)
 	s.http = &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -134,6 +136,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		if err != nil {
 			_ = s.http.Close()
 			result = fmt.Errorf("shutdown: requests still running after %s were cut off", s.opts.ShutdownTimeout)
+			// Their connections are closed and their contexts cancelled; give the
+			// handlers a moment to return before closing what they use.
+			s.waitHandlers(handlerGrace)
 		}
 		<-served // http.ErrServerClosed
 	}
@@ -144,6 +149,22 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.log.Info("stopped")
 	}
 	return result
+}
+
+// handlerGrace is how long handlers cut off at the shutdown deadline get to return.
+const handlerGrace = 5 * time.Second
+
+func (s *Server) waitHandlers(limit time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		s.running.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(limit):
+		s.log.Warn("handlers still running after shutdown; closing capabilities anyway")
+	}
 }
 
 func (s *Server) closeCapabilities() error {

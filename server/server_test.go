@@ -118,12 +118,19 @@ func TestHealthAndMetrics(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
+	req, _ := http.NewRequest("BREW", r.url+"/healthz", nil)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+	}
 	if code, _ := get(t, r.url+"/nope"); code != 404 {
 		t.Errorf("/nope = %d, want 404", code)
 	}
 	_, body = get(t, r.url+"/metrics")
 	if !strings.Contains(body, `route="unmatched"`) {
 		t.Errorf("an unmatched path must be counted under route=unmatched, not its raw path")
+	}
+	if strings.Contains(body, "BREW") || !strings.Contains(body, `method="other"`) {
+		t.Errorf("an unknown method must be counted as method=other")
 	}
 }
 
@@ -214,7 +221,11 @@ func slowCapability(started chan<- struct{}, release <-chan struct{}) *testCapab
 	return &testCapability{name: "slow", routes: map[string]http.HandlerFunc{
 		"GET /slow": func(w http.ResponseWriter, r *http.Request) {
 			close(started)
-			<-release
+			select {
+			case <-release:
+			case <-r.Context().Done(): // cut off at the shutdown deadline
+				return
+			}
 			_, _ = w.Write([]byte("finished"))
 		},
 	}}
