@@ -77,3 +77,13 @@ type StaticCredentials Credentials
 
 // Retrieve returns the credentials.
 func (s StaticCredentials) Retrieve(context.Context) (Credentials, error) { return Credentials(s), nil }
+
+// String describes the credentials without their secrets. A defined type does not
+// inherit Credentials' methods, so each redacting one is repeated here.
+func (s StaticCredentials) String() string { return Credentials(s).String() }
+
+// GoString keeps %#v from printing the secrets.
+func (s StaticCredentials) GoString() string { return Credentials(s).String() }
+
+// LogValue logs the credentials without their secrets.
+func (s StaticCredentials) LogValue() slog.Value { return Credentials(s).LogValue() }
