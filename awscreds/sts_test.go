@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/chancery/chancery/sigv4"
 )
 
 func TestSTSEndpoint(t *testing.T) {
@@ -302,38 +304,60 @@ func TestWebIdentityConfigErrors(t *testing.T) {
 	}
 }
 
-// TestSTSCorrectsClockSkew: a server whose clock is an hour ahead refuses the first
-// signature as expired; the client learns the skew from the reply and re-signs.
+// TestSTSCorrectsClockSkew: a server whose clock is ahead refuses the first signature
+// as expired; the client learns the skew from the reply and re-signs, unless the skew
+// is past sigv4.MaxClockSkew, which is refused rather than learned.
 func TestSTSCorrectsClockSkew(t *testing.T) {
 	clearAWSEnv(t)
-	const ahead = time.Hour
-	var mu sync.Mutex
-	var dates []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		serverNow := time.Now().Add(ahead)
-		w.Header().Set("Date", serverNow.UTC().Format(http.TimeFormat))
-		mu.Lock()
-		dates = append(dates, r.Header.Get("X-Amz-Date"))
-		mu.Unlock()
-		signed, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
-		if err != nil || serverNow.Sub(signed).Abs() > 5*time.Minute {
-			w.WriteHeader(http.StatusForbidden)
-			fmt.Fprintf(w, `<ErrorResponse><Error><Type>Sender</Type><Code>SignatureDoesNotMatch</Code><Message>Signature expired: %s is now earlier than %s</Message></Error></ErrorResponse>`,
-				r.Header.Get("X-Amz-Date"), serverNow.UTC().Format("20060102T150405Z"))
-			return
-		}
-		io.WriteString(w, `<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/u</Arn><Account>123456789012</Account><UserId>AIDA</UserId></GetCallerIdentityResult></GetCallerIdentityResponse>`)
-	}))
-	defer srv.Close()
-	c := &STSClient{Endpoint: srv.URL}
-	id, err := c.GetCallerIdentity(context.Background(), Credentials{AccessKeyID: "AKID", SecretAccessKey: "sk"})
-	if err != nil {
-		t.Fatalf("GetCallerIdentity against a skewed server: %v", err)
-	}
-	if id.ARN != "arn:aws:iam::123456789012:user/u" {
-		t.Errorf("ARN = %s", id.ARN)
-	}
-	if len(dates) != 2 {
-		t.Errorf("requests = %d (X-Amz-Date %v), want 2: refused, then re-signed", len(dates), dates)
+	for _, tt := range []struct {
+		ahead    time.Duration
+		requests int
+		ok       bool
+	}{
+		{40 * time.Minute, 2, true},
+		{3 * time.Hour, 1, false},
+	} {
+		t.Run(tt.ahead.String(), func(t *testing.T) {
+			var mu sync.Mutex
+			var dates []string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				serverNow := time.Now().Add(tt.ahead)
+				w.Header().Set("Date", serverNow.UTC().Format(http.TimeFormat))
+				mu.Lock()
+				dates = append(dates, r.Header.Get("X-Amz-Date"))
+				mu.Unlock()
+				signed, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
+				if err != nil || serverNow.Sub(signed).Abs() > 5*time.Minute {
+					w.WriteHeader(http.StatusForbidden)
+					fmt.Fprintf(w, `<ErrorResponse><Error><Type>Sender</Type><Code>SignatureDoesNotMatch</Code><Message>Signature expired: %s is now earlier than %s</Message></Error></ErrorResponse>`,
+						r.Header.Get("X-Amz-Date"), serverNow.UTC().Format("20060102T150405Z"))
+					return
+				}
+				io.WriteString(w, `<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/u</Arn><Account>123456789012</Account><UserId>AIDA</UserId></GetCallerIdentityResult></GetCallerIdentityResponse>`)
+			}))
+			defer srv.Close()
+			signer := &sigv4.Signer{}
+			c := &STSClient{Endpoint: srv.URL, Signer: signer}
+			id, err := c.GetCallerIdentity(context.Background(), Credentials{AccessKeyID: "AKID", SecretAccessKey: "sk"})
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("GetCallerIdentity against a skewed server: %v", err)
+				}
+				if id.ARN != "arn:aws:iam::123456789012:user/u" {
+					t.Errorf("ARN = %s", id.ARN)
+				}
+			} else {
+				var apiErr *APIError
+				if !errors.As(err, &apiErr) || apiErr.Code != "SignatureDoesNotMatch" {
+					t.Fatalf("GetCallerIdentity = %v, want the refusal", err)
+				}
+				if skew := signer.ClockSkewOffset(); skew != 0 {
+					t.Errorf("learned a skew of %v, past sigv4.MaxClockSkew", skew)
+				}
+			}
+			if len(dates) != tt.requests {
+				t.Errorf("requests = %d (X-Amz-Date %v), want %d", len(dates), dates, tt.requests)
+			}
+		})
 	}
 }

@@ -16,10 +16,17 @@ var skewMarkers = [][]byte{
 	[]byte("Signature not yet current"),
 }
 
+// MaxClockSkew bounds the clock skew ClockSkew reports. AWS accepts signatures up to
+// 5 to 15 minutes off; a clock further out than an hour is a broken host to fix, not to
+// work around, and a reply claiming it is more likely wrong or hostile: learning it
+// would sign every later request for a time of the server's choosing.
+const MaxClockSkew = time.Hour
+
 // ClockSkew reports, for a reply that refused a request because of its signing time, how
 // far the server's clock is ahead of now (negative: behind). body is the start of the
 // reply's body (a few KiB are enough). The server time comes from S3's <ServerTime>
-// element when present, else the Date header. ok is false for any other reply.
+// element when present, else the Date header. ok is false for any other reply, and for
+// a skew larger than MaxClockSkew either way.
 func ClockSkew(resp *http.Response, body []byte, now time.Time) (skew time.Duration, ok bool) {
 	if resp == nil || (resp.StatusCode != http.StatusForbidden && resp.StatusCode != http.StatusBadRequest) {
 		return 0, false
@@ -38,7 +45,11 @@ func ClockSkew(resp *http.Response, body []byte, now time.Time) (skew time.Durat
 	if !ok {
 		return 0, false
 	}
-	return server.Sub(now), true
+	skew = server.Sub(now)
+	if skew > MaxClockSkew || skew < -MaxClockSkew {
+		return 0, false
+	}
+	return skew, true
 }
 
 func serverTime(resp *http.Response, body []byte) (time.Time, bool) {

@@ -2,6 +2,7 @@ package sigv4_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -47,17 +48,21 @@ func TestTransportClockSkewRetry(t *testing.T) {
 		wantCode  int
 		wantHits  int32
 		wantLearn bool
+		ahead     time.Duration // zero means 45m: past S3's 15 minutes, within MaxClockSkew
 	}{
-		{"no body", func() io.Reader { return nil }, sigv4.PayloadSigned, 200, 2, true},
-		{"re-readable body", func() io.Reader { return strings.NewReader("payload") }, sigv4.PayloadSigned, 200, 2, true},
-		{"spooled body", func() io.Reader { return struct{ io.Reader }{strings.NewReader("payload")} }, sigv4.PayloadSigned, 200, 2, true},
+		{"no body", func() io.Reader { return nil }, sigv4.PayloadSigned, 200, 2, true, 0},
+		{"re-readable body", func() io.Reader { return strings.NewReader("payload") }, sigv4.PayloadSigned, 200, 2, true, 0},
+		{"spooled body", func() io.Reader { return struct{ io.Reader }{strings.NewReader("payload")} }, sigv4.PayloadSigned, 200, 2, true, 0},
 		// Unsigned and not re-readable: sent once, so the refusal reaches the caller.
-		{"streamed body", func() io.Reader { return struct{ io.Reader }{strings.NewReader("payload")} }, sigv4.PayloadUnsigned, 403, 1, true},
+		{"streamed body", func() io.Reader { return struct{ io.Reader }{strings.NewReader("payload")} }, sigv4.PayloadUnsigned, 403, 1, true, 0},
+		// A skew past MaxClockSkew is not learned: the refusal reaches the caller.
+		{"server clock 3h ahead", func() io.Reader { return strings.NewReader("payload") }, sigv4.PayloadSigned, 403, 1, false, 3 * time.Hour},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var hits atomic.Int32
-			srv := skewedServer(t, 2*time.Hour, &hits)
+			ahead := cmp.Or(tt.ahead, 45*time.Minute)
+			srv := skewedServer(t, ahead, &hits)
 			tr := &sigv4.Transport{Credentials: creds, Service: "s3", Region: "us-east-1", Payload: tt.mode}
 			req, _ := http.NewRequestWithContext(t.Context(), http.MethodPut, srv.URL+"/b/k", tt.body())
 			before := req.Header.Clone()
@@ -76,8 +81,15 @@ func TestTransportClockSkewRetry(t *testing.T) {
 			if tt.wantCode == 403 && !bytes.Contains(got, []byte("RequestTimeTooSkewed")) {
 				t.Errorf("refusal body not passed on whole: %s", got)
 			}
-			if skew := tr.ClockSkewOffset(); tt.wantLearn && (skew < 2*time.Hour-time.Minute || skew > 2*time.Hour+time.Minute) {
-				t.Errorf("learned skew %v, want about 2h", skew)
+			skew := tr.ClockSkewOffset()
+			if tt.wantLearn && (skew < ahead-time.Minute || skew > ahead+time.Minute) {
+				t.Errorf("learned skew %v, want about %v", skew, ahead)
+			}
+			if !tt.wantLearn {
+				if skew != 0 {
+					t.Errorf("learned skew %v past MaxClockSkew", skew)
+				}
+				return
 			}
 			if len(req.Header) != len(before) || req.Header.Get("Authorization") != "" {
 				t.Errorf("caller's request headers modified: %v", req.Header)
