@@ -48,7 +48,9 @@ type STSClient struct {
 	// GlobalEndpoint forces sts.amazonaws.com even when Region is set; it is also
 	// selected by AWS_STS_REGIONAL_ENDPOINTS=legacy.
 	GlobalEndpoint bool
-	// HTTPClient defaults to http.DefaultClient.
+	// HTTPClient sends the requests; nil means http.DefaultClient. Redirects are not
+	// followed whatever its CheckRedirect says: a request carries a signature or a
+	// web identity token, meant for STS alone.
 	HTTPClient *http.Client
 	// Timeout bounds each attempt; zero means 10s.
 	Timeout time.Duration
@@ -302,7 +304,7 @@ func (c *STSClient) newRequest(ctx context.Context, form url.Values, creds *Cred
 func (c *STSClient) call(ctx context.Context, build func(context.Context, *sigv4.Signer) (*http.Request, error), what string, out any) error {
 	// One signer for all attempts, so a skew learnt from a refusal is used by the retry.
 	signer := c.signer()
-	hc := cmp.Or(c.HTTPClient, http.DefaultClient)
+	hc := withoutRedirects(cmp.Or(c.HTTPClient, http.DefaultClient))
 	timeout := cmp.Or(c.Timeout, defaultSTSTimeout)
 	bo := backoff{base: 100 * time.Millisecond, max: 2 * time.Second}
 	var lastErr error
@@ -352,6 +354,15 @@ func (c *STSClient) attempt(ctx context.Context, hc *http.Client, timeout time.D
 		return apiErr.retryable(), apiErr
 	}
 	return false, decodeSTSResponse(body, out)
+}
+
+// withoutRedirects returns a copy of hc that hands a redirect back as the response,
+// which then fails as an unexpected status. Following one would re-send the request
+// body (with a web identity token in it) to wherever the Location header says.
+func withoutRedirects(hc *http.Client) *http.Client {
+	c := *hc
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &c
 }
 
 // decodeSTSResponse decodes a 200 response body (untrusted) into out.

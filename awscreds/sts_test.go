@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -359,5 +360,54 @@ func TestSTSCorrectsClockSkew(t *testing.T) {
 				t.Errorf("requests = %d (X-Amz-Date %v), want %d", len(dates), dates, tt.requests)
 			}
 		})
+	}
+}
+
+// TestSTSDoesNotFollowRedirects: an endpoint that redirects must not get the web
+// identity token (or a signed request) re-sent to the redirect's target, with the
+// default client or one given.
+func TestSTSDoesNotFollowRedirects(t *testing.T) {
+	clearAWSEnv(t)
+	const token = "eyJhbGciOiJSUzI1NiJ9.redirect-me.c2ln"
+	var targetHits atomic.Int32
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		targetHits.Add(1)
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(target.Close)
+	given := &http.Client{}
+	for _, status := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, target.URL+"/stolen", status)
+		}))
+		t.Cleanup(redirector.Close)
+		for _, client := range []struct {
+			name string
+			hc   *http.Client
+		}{{"default client", nil}, {"given client", given}} {
+			t.Run(fmt.Sprintf("%d %s", status, client.name), func(t *testing.T) {
+				c := &STSClient{Endpoint: redirector.URL, Region: "us-east-1", HTTPClient: client.hc}
+				_, err := c.AssumeRoleWithWebIdentity(context.Background(), AssumeRoleWithWebIdentityInput{
+					RoleARN: "arn:aws:iam::123456789012:role/pod", RoleSessionName: "s", WebIdentityToken: token,
+				})
+				var apiErr *APIError
+				if !errors.As(err, &apiErr) || apiErr.StatusCode != status {
+					t.Errorf("AssumeRoleWithWebIdentity = %v, want an *APIError with status %d", err, status)
+				}
+				if err != nil && strings.Contains(err.Error(), token) {
+					t.Errorf("error shows the token: %v", err)
+				}
+				_, err = c.GetCallerIdentity(context.Background(), Credentials{AccessKeyID: "AKID", SecretAccessKey: "sk"})
+				if !errors.As(err, &apiErr) || apiErr.StatusCode != status {
+					t.Errorf("GetCallerIdentity = %v, want an *APIError with status %d", err, status)
+				}
+				if n := targetHits.Load(); n != 0 {
+					t.Fatalf("the redirect target was hit %d times", n)
+				}
+			})
+		}
+	}
+	if given.CheckRedirect != nil {
+		t.Error("the given client was modified")
 	}
 }
