@@ -1,6 +1,11 @@
 package delegatedauth
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Metrics are the Prometheus metrics of Refreshers, labelled by instance name. One
 // Metrics serves any number of Refreshers; a nil *Metrics records nothing.
@@ -11,7 +16,11 @@ type Metrics struct {
 	expiry   *prometheus.GaugeVec
 }
 
-// NewMetrics creates the metrics and registers them with reg (if not nil).
+// NewMetrics creates the metrics and registers them with reg (if not nil). Called
+// again with the same registry, it returns Metrics that share the collectors already
+// registered, so each component that needs them can ask. It panics only when reg holds
+// a different collector under one of these names, a programming error, as
+// prometheus.MustRegister does.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -32,9 +41,27 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"instance"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.attempts, m.failures, m.managed, m.expiry)
+		m.attempts = register(reg, m.attempts)
+		m.failures = register(reg, m.failures)
+		m.managed = register(reg, m.managed)
+		m.expiry = register(reg, m.expiry)
 	}
 	return m
+}
+
+// register registers c with reg, or returns the equal collector reg already has.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	err := reg.Register(c)
+	if err == nil {
+		return c
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing
+		}
+	}
+	panic(fmt.Sprintf("delegatedauth: registering metrics: %v", err))
 }
 
 // record notes one attempt's outcome and the key served after it.
@@ -57,4 +84,16 @@ func (m *Metrics) record(instance string, ok bool, failures int, k Key) {
 	}
 	m.managed.WithLabelValues(instance).Set(managed)
 	m.expiry.WithLabelValues(instance).Set(expiry)
+}
+
+// forget deletes the series of instance, so that a stopped refresher is not exported
+// as still serving its last key.
+func (m *Metrics) forget(instance string) {
+	if m == nil {
+		return
+	}
+	m.attempts.DeletePartialMatch(prometheus.Labels{"instance": instance})
+	m.failures.DeleteLabelValues(instance)
+	m.managed.DeleteLabelValues(instance)
+	m.expiry.DeleteLabelValues(instance)
 }

@@ -47,7 +47,9 @@ type RefresherOptions struct {
 	Clock Clock
 	// Logger defaults to discarding.
 	Logger *slog.Logger
-	// Metrics, if not nil, records attempts and the key served, labelled with Name.
+	// Metrics, if not nil, records attempts and the key served, labelled with Name;
+	// Stop deletes the series of Name, so refreshers that share a Metrics need
+	// distinct names (a Set replaces a name's refresher only after stopping the old).
 	Metrics *Metrics
 }
 
@@ -87,6 +89,8 @@ type Refresher struct {
 	nextSub  int
 
 	wg sync.WaitGroup // Start and the refresh loop
+
+	forget sync.Once // deletes the metrics series, on the first Stop
 }
 
 // NewRefresher returns a Refresher of keys from src. Call Start to begin.
@@ -331,13 +335,15 @@ func (r *Refresher) publish(k Key, update func()) bool {
 
 // Stop ends the background refresh and waits for it, including an exchange in flight
 // (which is cancelled) and a subscriber notification in progress. After Stop returns
-// the key no longer changes and no subscriber is called. Stop is idempotent; it must
-// not be called from a subscriber.
+// the key no longer changes, no subscriber is called, and the refresher's metrics
+// series are gone. Stop is idempotent; it must not be called from a subscriber.
 func (r *Refresher) Stop() {
 	r.halt()
 	r.notifyMu.Lock() // wait out a notification in progress
 	r.notifyMu.Unlock()
-	r.wg.Wait()
+	r.wg.Wait() // every metrics update happens on Start's or the loop's goroutine
+	// Once only: by a later Stop, a new refresher may own the name (Set.Add).
+	r.forget.Do(func() { r.metrics.forget(r.name) })
 }
 
 // halt marks the refresher stopped and cancels its work without waiting for it.

@@ -46,7 +46,8 @@ func (s *Set) Add(ctx context.Context, name string, r *Refresher) error {
 	return nil
 }
 
-// Remove stops and removes the refresher named name, if any.
+// Remove stops and removes the refresher named name, if any; its metrics series go
+// with it (see Refresher.Stop).
 func (s *Set) Remove(name string) {
 	s.mu.Lock()
 	r := s.m[name]
