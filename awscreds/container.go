@@ -35,6 +35,8 @@ const (
 //
 // A Container must not be copied after first use.
 type Container struct {
+	// HTTPClient sends the requests; nil means a client of the package's own that
+	// uses no proxy and follows no redirect.
 	HTTPClient *http.Client
 	// Timeout bounds each attempt; zero means 5s.
 	Timeout time.Duration

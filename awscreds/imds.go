@@ -35,7 +35,9 @@ const (
 //
 // An IMDS must not be copied after first use.
 type IMDS struct {
-	Endpoint   string
+	Endpoint string
+	// HTTPClient sends the requests; nil means a client of the package's own that
+	// uses no proxy and follows no redirect.
 	HTTPClient *http.Client
 	// Timeout bounds each request; zero means 1s.
 	Timeout time.Duration

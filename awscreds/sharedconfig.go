@@ -37,7 +37,8 @@ type SharedConfig struct {
 	// from $AWS_REGION, $AWS_DEFAULT_REGION or the profile's region. Nil means a
 	// default client.
 	STS *STSClient
-	// HTTPClient is used for credential_source = Ec2InstanceMetadata or EcsContainer.
+	// HTTPClient is used for credential_source = Ec2InstanceMetadata or EcsContainer;
+	// nil means IMDS's and Container's own default.
 	HTTPClient *http.Client
 	// ProcessTimeout bounds a credential_process run; zero means one minute.
 	ProcessTimeout time.Duration
