@@ -3,6 +3,7 @@ package sigv4_test
 import (
 	"bytes"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -262,4 +263,57 @@ func TestProxyDefaultMaxBody(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzProxyRequestFilter: whatever Host, Origin and Sec-Fetch-Site a request carries,
+// the proxy does not panic, and it forwards only requests without Origin, not
+// cross-site or same-site, for localhost, a loopback address or an allowed host.
+func FuzzProxyRequestFilter(f *testing.F) {
+	f.Add("127.0.0.1:8005", "", "")
+	f.Add("[::1]:8005", "", "same-origin")
+	f.Add("LOCALHOST", "", "none")
+	f.Add("attacker.example:8005", "", "")
+	f.Add("proxy.internal:1", "null", "")
+	f.Add("[fe80::1%25eth0]:80", "", "cross-site")
+	f.Add("127.0.0.1.nip.io", "", "")
+	h, err := sigv4.NewProxy(sigv4.ProxyConfig{
+		Upstream:     "http://upstream.invalid",
+		Credentials:  sigv4.StaticCredentials{AccessKeyID: "AKID", SecretAccessKey: "secret"},
+		Service:      "sts",
+		Region:       "us-east-1",
+		AllowedHosts: []string{"proxy.internal"},
+		Logger:       slog.New(slog.DiscardHandler),
+		Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: io.NopCloser(strings.NewReader("ok")), Request: r}, nil
+		}),
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, host, origin, fetchSite string) {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Host = host
+		if origin != "" {
+			r.Header.Set("Origin", origin)
+		}
+		if fetchSite != "" {
+			r.Header.Set("Sec-Fetch-Site", fetchSite)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusOK {
+			return
+		}
+		if origin != "" || strings.EqualFold(fetchSite, "cross-site") || strings.EqualFold(fetchSite, "same-site") {
+			t.Errorf("forwarded a browser's cross-origin request: Origin %q, Sec-Fetch-Site %q", origin, fetchSite)
+		}
+		name := strings.ToLower(host)
+		if h, _, err := net.SplitHostPort(name); err == nil {
+			name = h
+		}
+		name = strings.TrimSuffix(strings.TrimPrefix(name, "["), "]")
+		if ip := net.ParseIP(name); name != "localhost" && name != "proxy.internal" && (ip == nil || !ip.IsLoopback()) {
+			t.Errorf("forwarded a request for Host %q", host)
+		}
+	})
 }
