@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os/signal"
 	"syscall"
@@ -35,7 +36,7 @@ type loginAWSFlags struct {
 	server, org, serverID string
 	stsEndpoint, region   string
 	write                 string
-	watch                 bool
+	watch, insecureHTTP   bool
 	interval              time.Duration
 }
 
@@ -87,6 +88,7 @@ unreachable) until SIGINT or SIGTERM.`,
 	fl.StringVar(&f.write, "write", "", "write the key to this file (mode 0600, replaced atomically) instead of stdout")
 	fl.BoolVar(&f.watch, "watch", false, "with --write: keep the file fresh until SIGINT or SIGTERM")
 	fl.DurationVar(&f.interval, "interval", delegatedauth.DefaultRefreshInterval, "with --watch: how often to refresh the key")
+	fl.BoolVar(&f.insecureHTTP, "insecure-http", false, "allow a plain http --server that is not on loopback")
 	return cmd
 }
 
@@ -130,6 +132,11 @@ func (c *cli) loginAWSProver(f loginAWSFlags) (*delegatedauth.AWSProver, string,
 	u, err := url.Parse(f.server)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, "", fmt.Errorf("--server %q is not an http(s) URL", f.server)
+	}
+	// A proof is a bearer credential until the server spends it, and the reply is an
+	// API key: plain http only where nobody can listen in.
+	if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) && !f.insecureHTTP {
+		return nil, "", fmt.Errorf("--server %s: plain http would expose the proof and the key; use https (or --insecure-http)", u.Redacted())
 	}
 	serverID := f.serverID
 	if serverID == "" {
@@ -198,6 +205,15 @@ func (c *cli) watchKey(ctx context.Context, src delegatedauth.KeySource, f login
 	<-ctx.Done()
 	r.Stop()
 	return nil
+}
+
+// isLoopbackHost reports whether host names this machine.
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func expiresNote(k delegatedauth.Key) string {

@@ -249,6 +249,7 @@ func TestLoginUsageErrors(t *testing.T) {
 		{[]string{"login", "aws", srv}, "--org is required"},
 		{[]string{"login", "aws", srv, "--org", "acme", "--watch"}, "--watch needs --write FILE"},
 		{[]string{"login", "aws", "--server", "chancery.example.com", "--org", "acme"}, "is not an http(s) URL"},
+		{[]string{"login", "aws", "--server", "http://chancery.example.com", "--org", "acme"}, "plain http would expose the proof and the key"},
 		{[]string{"login", "aws", srv, "--org", "acme", "--region", "evil.com/"}, "is not an AWS region name"},
 		{[]string{"login", "aws", srv, "--org", "acme", "--sts-endpoint", "sts"}, "is not an http(s) URL"},
 		{[]string{"login", "aws", srv, "--org", "acme", "--interval", "1ms", "--write", "f", "--watch"}, "shorter than a second"},
