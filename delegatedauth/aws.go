@@ -2,6 +2,8 @@ package delegatedauth
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -18,6 +20,10 @@ const (
 	OrgIDHeader = "X-Ddog-Org-Id"
 	// ServerIDHeader names the broker the proof is meant for.
 	ServerIDHeader = "X-Chancery-Server-Id"
+	// ClientIDHeader names the client instance, so that a broker rotates the keys of
+	// this client (and not of every workload sharing its role) when it gets a new one.
+	// It is signed too, but is not a binding: it only groups a client's keys.
+	ClientIDHeader = "X-Chancery-Client-Id"
 )
 
 // The request a proof signs: STS GetCallerIdentity, as the AWS SDKs send it.
@@ -45,8 +51,21 @@ type AWSProver struct {
 	// Endpoint overrides the STS URL (a VPC endpoint, or moto in tests). It is signed
 	// for Region, or us-east-1 when Region is empty.
 	Endpoint string
+	// ClientID names this client instance (sent as X-Chancery-Client-Id, signed); a
+	// Chancery broker then rotates out this client's previous key, and only its, when
+	// it issues a new one. Set it to something stable for the life of the process
+	// (NewClientID makes one). Empty: no header, and the broker groups keys by the STS
+	// session instead.
+	ClientID string
 	// Signer defaults to a zero sigv4.Signer.
 	Signer *sigv4.Signer
+}
+
+// NewClientID returns a random client id for AWSProver.ClientID.
+func NewClientID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // never fails (Go 1.24+)
+	return hex.EncodeToString(b[:])
 }
 
 // Proof signs a GetCallerIdentity request with the current credentials.
@@ -76,6 +95,9 @@ func (a *AWSProver) Proof(ctx context.Context) (Proof, error) {
 	req.Header.Set("Content-Type", stsContentType)
 	req.Header.Set(OrgIDHeader, a.OrgID)
 	req.Header.Set(ServerIDHeader, a.ServerID)
+	if a.ClientID != "" {
+		req.Header.Set(ClientIDHeader, a.ClientID)
+	}
 	signer := a.Signer
 	if signer == nil {
 		signer = new(sigv4.Signer)
@@ -100,6 +122,11 @@ func (a *AWSProver) Validate() error {
 	}
 	if err := checkHeaderValue("server id", a.ServerID); err != nil {
 		return err
+	}
+	if a.ClientID != "" {
+		if err := checkHeaderValue("client id", a.ClientID); err != nil {
+			return err
+		}
 	}
 	if _, _, err := a.endpoint(); err != nil {
 		return err

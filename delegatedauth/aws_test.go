@@ -59,7 +59,7 @@ func signedHeaders(t *testing.T, p Proof) []string {
 func TestAWSProofAgainstMoto(t *testing.T) {
 	m := testenv.Moto(t)
 	admin := sigv4.StaticCredentials{AccessKeyID: m.AccessKeyID, SecretAccessKey: m.SecretAccessKey}
-	prover := &AWSProver{Credentials: admin, OrgID: "acme", ServerID: "chancery.example.com", Endpoint: m.URL}
+	prover := &AWSProver{Credentials: admin, OrgID: "acme", ServerID: "chancery.example.com", Endpoint: m.URL, ClientID: NewClientID()}
 	proof, err := prover.Proof(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -81,10 +81,13 @@ func TestAWSProofAgainstMoto(t *testing.T) {
 
 	t.Run("binding headers are signed", func(t *testing.T) {
 		signed := strings.Join(signedHeaders(t, proof), ";")
-		for _, h := range []string{"content-type", "host", "x-amz-date", "x-chancery-server-id", "x-ddog-org-id"} {
+		for _, h := range []string{"content-type", "host", "x-amz-date", "x-chancery-client-id", "x-chancery-server-id", "x-ddog-org-id"} {
 			if !strings.Contains(";"+signed+";", ";"+h+";") {
 				t.Errorf("SignedHeaders %q lacks %s", signed, h)
 			}
+		}
+		if got := proof.Header.Get(ClientIDHeader); got != prover.ClientID || len(got) != 24 {
+			t.Errorf("client id header %q, want the prover's %q", got, prover.ClientID)
 		}
 		if got := proof.Header.Get("Content-Type"); got != stsContentType {
 			t.Errorf("Content-Type = %q", got)

@@ -24,7 +24,7 @@ func BenchmarkIntrospect(b *testing.B) {
 	const key = keybroker.APIKey("chy_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
 	now := time.Now()
 	if err := keys.Issue(ctx, keybroker.KeyInfo{ID: "key_bench", Tenant: "t", Identity: "arn:aws:iam::1:role/x",
-		Scopes: []string{"secrets:read"}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}, key, time.Minute); err != nil {
+		Scopes: []string{"secrets:read"}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}, key, time.Minute, 0); err != nil {
 		b.Fatal(err)
 	}
 	broker, err := keybroker.New(ctx, keybroker.Config{ServerID: "bench", SyncInterval: time.Hour,

@@ -98,7 +98,7 @@ func New(ctx context.Context, cfg Config, db *store.DB, opts Options) (*Broker, 
 		stop()
 		return nil, fmt.Errorf("keybroker: follow key changes: %w", err)
 	}
-	since, err := b.loadActive(ctx)
+	since, err := b.loadAll(ctx)
 	if err != nil {
 		stop()
 		return nil, fmt.Errorf("keybroker: load keys: %w", err)
@@ -150,15 +150,7 @@ func (b *Broker) Exchange(ctx context.Context, encodedProof string) (APIKey, Key
 	if err != nil {
 		return "", KeyInfo{}, err
 	}
-	fresh, err := b.keys.markSeen(ctx, cp.signature, cp.signedAt.Add(b.cfg.MaxClockSkew+seenMargin))
-	if err != nil {
-		return "", KeyInfo{}, err
-	}
-	if !fresh {
-		b.metrics.replays.Inc()
-		return "", KeyInfo{}, refuse(http.StatusUnauthorized, "replayed", "proof has already been used")
-	}
-	id, err := b.callSTSBounded(ctx, cp)
+	id, err := b.verifyWithSTS(ctx, cp)
 	if err != nil {
 		return "", KeyInfo{}, err
 	}
@@ -168,41 +160,56 @@ func (b *Broker) Exchange(ctx context.Context, encodedProof string) (APIKey, Key
 		return "", KeyInfo{}, refuse(http.StatusForbidden, "unbound", "this identity may not have a key for this tenant")
 	}
 	key := newAPIKey()
+	rotation := id.RawARN
+	if cp.clientID != "" {
+		rotation = id.ARN + "#client:" + cp.clientID
+	}
 	info := KeyInfo{
 		ID:        newKeyID(),
 		Tenant:    binding.Tenant,
 		Identity:  id.ARN,
 		Principal: id.RawARN,
+		Rotation:  rotation,
 		Scopes:    binding.Scopes,
 		CreatedAt: now.UTC().Truncate(time.Millisecond),
 		ExpiresAt: now.Add(binding.TTL).UTC().Truncate(time.Millisecond),
 	}
-	if err := b.keys.Issue(ctx, info, key, b.cfg.RotationOverlap); err != nil {
+	if err := b.keys.Issue(ctx, info, key, b.cfg.RotationOverlap, b.cfg.MaxKeysPerIdentity); err != nil {
 		return "", KeyInfo{}, err
 	}
-	// Index the new key (and the principal's keys it cut short) before returning it,
-	// so it works here at once.
-	if err := b.reload(ctx, keyChange{"principal", info.Principal}); err != nil {
+	// Index the new key (and the keys it cut short) before returning it, so it works
+	// here at once.
+	if err := b.reload(ctx, keyChange{"identity", info.Identity}); err != nil {
 		b.log.Warn("keybroker: index new key", "err", err)
 	}
-	b.log.Info("keybroker: key issued", "key_id", info.ID, "tenant", info.Tenant, "principal", info.Principal, "expires", info.ExpiresAt)
+	b.log.Info("keybroker: key issued", "key_id", info.ID, "tenant", info.Tenant, "principal", info.Principal,
+		"rotation", info.Rotation, "expires", info.ExpiresAt)
 	return key, info, nil
 }
 
-// callSTSBounded calls STS once a slot is free, waiting at most a second: a flood of
-// proofs is refused with 503 rather than queued into STS throttling.
-func (b *Broker) callSTSBounded(ctx context.Context, cp *checkedProof) (Identity, error) {
+// verifyWithSTS takes an STS slot, waiting at most a second (a flood of proofs gets
+// 503 rather than queueing into STS throttling), records the proof as used — only
+// then, so a proof refused for load can be retried — and asks STS who signed it.
+func (b *Broker) verifyWithSTS(ctx context.Context, cp *checkedProof) (Identity, error) {
 	wait := time.NewTimer(time.Second)
 	defer wait.Stop()
 	select {
 	case b.stsSlots <- struct{}{}:
 		defer func() { <-b.stsSlots }()
-		return b.callSTS(ctx, cp)
 	case <-wait.C:
 		return Identity{}, refuse(http.StatusServiceUnavailable, "throttled", "too many exchanges in progress; retry later")
 	case <-ctx.Done():
 		return Identity{}, ctx.Err()
 	}
+	fresh, err := b.keys.markSeen(ctx, cp.signature, cp.signedAt.Add(b.cfg.MaxClockSkew+seenMargin))
+	if err != nil {
+		return Identity{}, err
+	}
+	if !fresh {
+		b.metrics.replays.Inc()
+		return Identity{}, refuse(http.StatusUnauthorized, "replayed", "proof has already been used")
+	}
+	return b.callSTS(ctx, cp)
 }
 
 // exchangeReply is the Datadog intake-key reply shape, with Chancery's extra attributes.

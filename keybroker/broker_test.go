@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -104,6 +105,7 @@ type proofSpec struct {
 	orgID     string
 	serverID  string
 	signedAt  time.Time
+	signed    map[string]string // extra headers, signed
 	unsigned  map[string]string // headers added after signing
 	tamper    func(*delegatedauth.Proof)
 	omitOrgID bool
@@ -143,6 +145,9 @@ func makeProof(t testing.TB, s proofSpec) string {
 		req.Header.Set("X-Ddog-Org-Id", s.orgID)
 	}
 	req.Header.Set("X-Chancery-Server-Id", s.serverID)
+	for k, v := range s.signed {
+		req.Header.Set(k, v)
+	}
 	sum := sha256.Sum256([]byte(s.body))
 	if err := v4.NewSigner().SignHTTP(context.Background(), s.creds, req, hex.EncodeToString(sum[:]), "sts", "us-east-1", s.signedAt); err != nil {
 		t.Fatal(err)
@@ -452,6 +457,67 @@ func TestSessionsOfOneRoleKeepTheirKeys(t *testing.T) {
 	}
 }
 
+// TestClientIDGroupsRotation: a client that names itself (signed x-chancery-client-id)
+// rotates its own previous key even when its STS session changed, and nobody else's;
+// max_keys_per_identity bounds clients that never reuse a group.
+func TestClientIDGroupsRotation(t *testing.T) {
+	env := newAWSEnv(t, "web")
+	cfg := brokerConfig(env)
+	cfg.MaxKeysPerIdentity = 3
+	b := newBroker(t, storetest.SQLite(t), cfg)
+	ctx := context.Background()
+	issue := func(creds aws.Credentials, clientID string) keybroker.KeyInfo {
+		t.Helper()
+		b.clock.Add(time.Second) // keys issued at distinct times, newest last
+		spec := proofSpec{creds: creds, url: env.moto.URL}
+		if clientID != "" {
+			spec.signed = map[string]string{"X-Chancery-Client-Id": clientID}
+		}
+		status, reply := exchange(t, b.url, makeProof(t, spec))
+		if status != 200 {
+			t.Fatalf("exchange = %d %v", status, reply)
+		}
+		info, err := b.Introspect(ctx, apiKeyOf(t, reply))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info
+	}
+	expiry := func(id string) time.Time {
+		t.Helper()
+		list, err := b.Keys().List(ctx, keybroker.KeyFilter{ID: id})
+		if err != nil || len(list) != 1 {
+			t.Fatalf("list %s: %v %v", id, list, err)
+		}
+		return list[0].ExpiresAt
+	}
+	first := issue(env.roleCreds, "pod-a")
+	other := issue(env.roleCreds, "pod-b") // same session, another client: untouched
+	second := issue(env.assume(t, "refreshed"), "pod-a")
+	if !expiry(first.ID).Before(first.ExpiresAt) {
+		t.Errorf("pod-a's first key was not rotated out by its next key from a new session")
+	}
+	if !expiry(other.ID).Equal(other.ExpiresAt) {
+		t.Errorf("pod-b's key was cut by pod-a's exchange")
+	}
+	if !expiry(second.ID).Equal(second.ExpiresAt) {
+		t.Errorf("the newest key was cut")
+	}
+	// Clients without an id, each in its own session: the cap (3) cuts the oldest.
+	for i := range 2 {
+		issue(env.assume(t, "oneshot-"+strconv.Itoa(i)), "")
+	}
+	if !expiry(other.ID).Before(other.ExpiresAt) {
+		t.Errorf("the identity's oldest active key survived beyond max_keys_per_identity")
+	}
+
+	status, reply := exchange(t, b.url, makeProof(t, proofSpec{creds: env.roleCreds, url: env.moto.URL,
+		unsigned: map[string]string{"X-Chancery-Client-Id": "pod-a"}}))
+	if status != 401 {
+		t.Fatalf("unsigned client id = %d %v, want 401", status, reply)
+	}
+}
+
 func TestOneRoleBoundToTwoTenants(t *testing.T) {
 	env := newAWSEnv(t, "web")
 	cfg := brokerConfig(env)
@@ -629,19 +695,19 @@ func TestKeysStorage(t *testing.T) {
 				CreatedAt: created, ExpiresAt: created.Add(time.Hour)}
 		}
 		k1 := mk("key_1", "arn:aws:iam::1:role/x", "t1", now)
-		if err := keys.Issue(ctx, k1, "chy_one", time.Minute); err != nil {
+		if err := keys.Issue(ctx, k1, "chy_one", time.Minute, 0); err != nil {
 			t.Fatal(err)
 		}
 		k2 := mk("key_2", "arn:aws:iam::1:role/x", "t1", now.Add(time.Second))
-		if err := keys.Issue(ctx, k2, "chy_two", time.Minute); err != nil {
+		if err := keys.Issue(ctx, k2, "chy_two", time.Minute, 0); err != nil {
 			t.Fatal(err)
 		}
 		k3 := mk("key_3", "arn:aws:iam::1:role/y", "t2", now.Add(2*time.Second))
-		if err := keys.Issue(ctx, k3, "chy_three", time.Minute); err != nil {
+		if err := keys.Issue(ctx, k3, "chy_three", time.Minute, 0); err != nil {
 			t.Fatal(err)
 		}
 		// Re-issuing a key id or key is refused (and changes nothing).
-		if err := keys.Issue(ctx, mk("key_1", "z", "t", now), "chy_other", time.Minute); err == nil {
+		if err := keys.Issue(ctx, mk("key_1", "z", "t", now), "chy_other", time.Minute, 0); err == nil {
 			t.Fatal("duplicate key id accepted")
 		}
 
@@ -669,6 +735,16 @@ func TestKeysStorage(t *testing.T) {
 		left, _ := keys.List(ctx, keybroker.KeyFilter{Tenant: "t2"})
 		if len(left) != 1 || !left[0].RevokedAt.IsZero() {
 			t.Fatalf("t2 keys = %+v, want untouched", left)
+		}
+		// The per-identity cap (here 1) cuts the older key of role/y, on both engines.
+		k4 := mk("key_4", "arn:aws:iam::1:role/y", "t2", now.Add(3*time.Second))
+		k4.Principal = "arn:aws:sts::1:assumed-role/y/other-session"
+		if err := keys.Issue(ctx, k4, "chy_four", time.Minute, 1); err != nil {
+			t.Fatal(err)
+		}
+		capped, _ := keys.List(ctx, keybroker.KeyFilter{ID: "key_3"})
+		if len(capped) != 1 || !capped[0].ExpiresAt.Equal(k4.CreatedAt.Add(time.Minute)) {
+			t.Fatalf("key_3 = %+v, want cut to key_4's issue + overlap by the cap", capped)
 		}
 		revoked, _ := keys.List(ctx, keybroker.KeyFilter{ID: "key_1"})
 		if len(revoked) != 1 || revoked[0].RevokedAt.Sub(now) > time.Minute || revoked[0].RevokedAt.Sub(now) < -time.Minute {

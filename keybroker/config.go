@@ -32,6 +32,11 @@ type Config struct {
 	// STSTimeout bounds each call to STS (default 10s).
 	STSTimeout time.Duration `yaml:"sts_timeout"`
 
+	// MaxKeysPerIdentity bounds the active keys of one identity (role): beyond it the
+	// oldest are cut to RotationOverlap (default 1000). Clients that name themselves
+	// (x-chancery-client-id) rotate their own keys; this bounds the rest.
+	MaxKeysPerIdentity int `yaml:"max_keys_per_identity"`
+
 	// MaxConcurrentSTS bounds the STS calls in flight; an exchange waits at most a
 	// second for a slot, then gets 503 (default 32).
 	MaxConcurrentSTS int `yaml:"max_concurrent_sts"`
@@ -105,6 +110,9 @@ func (c Config) withDefaults() Config {
 	if c.STSTimeout == 0 {
 		c.STSTimeout = DefaultSTSTimeout
 	}
+	if c.MaxKeysPerIdentity == 0 {
+		c.MaxKeysPerIdentity = 1000
+	}
 	if c.MaxConcurrentSTS == 0 {
 		c.MaxConcurrentSTS = 32
 	}
@@ -147,6 +155,9 @@ func (c Config) Validate() error {
 	}
 	if c.STSTimeout < 0 {
 		bad("sts_timeout: must not be negative")
+	}
+	if c.MaxKeysPerIdentity < 0 {
+		bad("max_keys_per_identity: must not be negative")
 	}
 	if c.MaxConcurrentSTS < 0 {
 		bad("max_concurrent_sts: must not be negative")

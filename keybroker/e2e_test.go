@@ -32,6 +32,7 @@ func TestEndToEndRefresherRotatesKeys(t *testing.T) {
 			OrgID:    tenant,
 			ServerID: serverID,
 			Endpoint: env.moto.URL,
+			ClientID: delegatedauth.NewClientID(),
 		},
 	}
 	// Proofs signed within one second are identical (SigV4 time has second

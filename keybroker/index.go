@@ -31,21 +31,29 @@ const (
 	syncMargin = 30 * time.Second
 	// collectEvery is how often a replica deletes old proofs and keys.
 	collectEvery = time.Minute
+	// fullResyncEvery bounds how long any anomaly (a lost notification and a database
+	// clock that stepped back together) can keep a replica's view stale: this often it
+	// re-reads every unexpired key.
+	fullResyncEvery = 10 * time.Minute
+	// lookupTimeout bounds a database read for a key not in the index.
+	lookupTimeout = 2 * time.Second
+	// maxNoteBatch is how many distinct notifications are reloaded one by one before a
+	// backlog is handled as one resync.
+	maxNoteBatch = 32
 )
 
-// tombstone is a key known to be revoked or expired, as of version.
-type tombstone struct {
-	version int64
-	since   time.Time
-}
-
-// index holds every active key's hash in memory, so introspection needs no I/O. Each
-// entry carries the version (updated_at) it was read at, and older data never replaces
-// newer: a revoked key cannot come back through a read that raced the revocation.
+// index holds every active key's hash in memory, so introspection needs no I/O.
+//
+// Reads from the database may arrive out of order (a lookup that started before a
+// revocation can land after it), so apply merges by state rather than by arrival or
+// timestamp: a key's life only moves one way — revocation is final and expiry only
+// moves earlier — so a revoked read always wins, and of two active reads the earlier
+// expiry does. A key that stopped being active is remembered (a tombstone) for
+// tombstoneTTL so that a late, stale read cannot bring it back.
 type index struct {
 	mu     sync.RWMutex
 	active map[[sha256.Size]byte]KeyInfo
-	gone   map[[sha256.Size]byte]tombstone
+	gone   map[[sha256.Size]byte]time.Time // hash → when it stopped being active here
 	misses map[[sha256.Size]byte]time.Time // hash → until when it is known unknown
 	gauge  prometheus.Gauge                // chancery_keybroker_keys_active
 }
@@ -53,7 +61,7 @@ type index struct {
 func newIndex(gauge prometheus.Gauge) *index {
 	return &index{
 		active: map[[sha256.Size]byte]KeyInfo{},
-		gone:   map[[sha256.Size]byte]tombstone{},
+		gone:   map[[sha256.Size]byte]time.Time{},
 		misses: map[[sha256.Size]byte]time.Time{},
 		gauge:  gauge,
 	}
@@ -72,25 +80,24 @@ func (x *index) get(h [sha256.Size]byte, now time.Time) (info KeyInfo, found, kn
 	return KeyInfo{}, false, ok && now.Before(until)
 }
 
-// apply records the state of some keys as read from the database.
+// apply merges the state of some keys as read from the database.
 func (x *index) apply(infos []KeyInfo, hashes [][sha256.Size]byte, now time.Time) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for i, info := range infos {
 		h := hashes[i]
-		if cur, ok := x.active[h]; ok && cur.version > info.version {
-			continue
-		}
-		if t, ok := x.gone[h]; ok && t.version >= info.version {
-			continue
-		}
 		delete(x.misses, h)
+		if _, gone := x.gone[h]; gone {
+			continue // revoked or expired here already: final
+		}
+		if cur, ok := x.active[h]; ok && cur.ExpiresAt.Before(info.ExpiresAt) {
+			info.ExpiresAt = cur.ExpiresAt // a stale read of a key since cut short
+		}
 		if info.Active(now) {
 			x.active[h] = info
-			delete(x.gone, h)
 		} else {
 			delete(x.active, h)
-			x.gone[h] = tombstone{version: info.version, since: now}
+			x.gone[h] = now
 		}
 	}
 	x.gauge.Set(float64(len(x.active)))
@@ -112,11 +119,11 @@ func (x *index) prune(now time.Time) {
 	for h, info := range x.active {
 		if !info.Active(now) {
 			delete(x.active, h)
-			x.gone[h] = tombstone{version: info.version, since: now}
+			x.gone[h] = now
 		}
 	}
-	for h, t := range x.gone {
-		if now.Sub(t.since) > tombstoneTTL {
+	for h, since := range x.gone {
+		if now.Sub(since) > tombstoneTTL {
 			delete(x.gone, h)
 		}
 	}
@@ -153,8 +160,11 @@ func (b *Broker) Introspect(ctx context.Context, key string) (KeyInfo, error) {
 	if knownMiss {
 		return KeyInfo{}, ErrUnknownKey
 	}
-	// Not seen here yet: maybe issued by another replica a moment ago.
-	dbInfo, ok, err := b.keys.lookup(ctx, h)
+	// Not seen here yet: maybe issued by another replica a moment ago. The read is
+	// bounded well below tombstoneTTL, so it cannot outlive a revocation's tombstone.
+	lctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	defer cancel()
+	dbInfo, ok, err := b.keys.lookup(lctx, h)
 	if err != nil {
 		return KeyInfo{}, err
 	}
@@ -172,7 +182,7 @@ func (b *Broker) Introspect(ctx context.Context, key string) (KeyInfo, error) {
 
 // reload applies the keys a change names.
 func (b *Broker) reload(ctx context.Context, c keyChange) error {
-	infos, hashes, err := b.keys.changed(ctx, c)
+	infos, hashes, err := b.keys.changed(ctx, c, b.now())
 	if err != nil {
 		return err
 	}
@@ -195,14 +205,14 @@ func (b *Broker) resyncSince(ctx context.Context, since time.Time) (time.Time, e
 	return next, nil
 }
 
-// loadActive fills the index with every active key and returns the database clock
-// reading it was taken at.
-func (b *Broker) loadActive(ctx context.Context) (time.Time, error) {
+// loadAll applies every unexpired key, active or revoked, and returns the database
+// clock reading it was taken at.
+func (b *Broker) loadAll(ctx context.Context) (time.Time, error) {
 	since, err := b.db.Now(ctx)
 	if err != nil {
 		return since, err
 	}
-	infos, hashes, err := b.keys.active(ctx, b.now())
+	infos, hashes, err := b.keys.unexpired(ctx, b.now())
 	if err != nil {
 		return since, err
 	}
@@ -210,19 +220,54 @@ func (b *Broker) loadActive(ctx context.Context) (time.Time, error) {
 	return since, nil
 }
 
-// syncLoop keeps the index in step with the database: it reloads what each
-// notification from a replica names, and every SyncInterval re-reads whatever changed
-// in case notifications were lost. It also prunes the index and, every collectEvery,
-// deletes old proofs and keys.
+// drainNotes collects first and whatever else is already queued, without waiting,
+// de-duplicated; resync is true when a note asks for one or the backlog is large.
+func drainNotes(first string, notes <-chan string) (changes []keyChange, resync bool) {
+	seen := map[string]bool{}
+	add := func(note string) {
+		c, ok := parseKeyChange(note)
+		if !ok || note == store.Resync {
+			resync = true
+			return
+		}
+		if !seen[note] {
+			seen[note] = true
+			changes = append(changes, c)
+		}
+	}
+	add(first)
+	for len(changes) <= maxNoteBatch && !resync {
+		select {
+		case note, ok := <-notes:
+			if !ok {
+				return changes, resync
+			}
+			add(note)
+		default:
+			return changes, resync
+		}
+	}
+	return changes, true
+}
+
+// syncLoop keeps the index in step with the database: it reloads what notifications
+// from replicas name, re-reads whatever changed every SyncInterval in case
+// notifications were lost, and everything unexpired every fullResyncEvery. It also
+// prunes the index and, every collectEvery, deletes old proofs and keys.
 func (b *Broker) syncLoop(ctx context.Context, since time.Time, notes <-chan string) {
 	defer close(b.syncDone)
 	tick := time.NewTicker(b.cfg.SyncInterval)
 	defer tick.Stop()
-	var lastCollect time.Time
+	lastCollect, lastFull := b.now(), b.now()
 	warn := func(what string, err error) {
 		if err != nil && ctx.Err() == nil {
 			b.log.Warn("keybroker: "+what, "err", err)
 		}
+	}
+	resync := func() {
+		next, err := b.resyncSince(ctx, since)
+		warn("resync keys", err)
+		since = next
 	}
 	for {
 		select {
@@ -233,13 +278,14 @@ func (b *Broker) syncLoop(ctx context.Context, since time.Time, notes <-chan str
 				notes = nil // subscription ended; the ticker still runs
 				continue
 			}
-			if c, ok := parseKeyChange(note); ok && note != store.Resync {
-				warn("reload changed keys", b.reload(ctx, c))
+			changes, all := drainNotes(note, notes)
+			if all {
+				resync()
 				continue
 			}
-			next, err := b.resyncSince(ctx, since)
-			warn("resync keys", err)
-			since = next
+			for _, c := range changes {
+				warn("reload changed keys", b.reload(ctx, c))
+			}
 		case <-tick.C:
 			now := b.now()
 			b.index.prune(now)
@@ -247,9 +293,15 @@ func (b *Broker) syncLoop(ctx context.Context, since time.Time, notes <-chan str
 				warn("collect old keys", b.keys.collect(ctx, now))
 				lastCollect = now
 			}
-			next, err := b.resyncSince(ctx, since)
-			warn("resync keys", err)
-			since = next
+			if now.Sub(lastFull) >= fullResyncEvery {
+				next, err := b.loadAll(ctx)
+				warn("reload all keys", err)
+				if err == nil {
+					since, lastFull = next, now
+				}
+				continue
+			}
+			resync()
 		}
 	}
 }

@@ -48,15 +48,16 @@ type KeyInfo struct {
 	Tenant string `json:"tenant"`
 	// Identity is what bindings match: an assumed role as its role ARN.
 	Identity string `json:"identity"`
-	// Principal is the caller as STS named it (an assumed role with its session). Keys
-	// rotate per principal, so workloads sharing a role do not cut each other's keys.
-	Principal string    `json:"principal"`
+	// Principal is the caller as STS named it (an assumed role with its session).
+	Principal string `json:"principal"`
+	// Rotation groups the keys of one client: a new key cuts the others of its group
+	// short. It is the signed client id (within the identity) when the proof has one,
+	// else the principal, so workloads sharing a role never cut each other's keys.
+	Rotation  string    `json:"rotation"`
 	Scopes    []string  `json:"scopes"`
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at"`
 	RevokedAt time.Time `json:"revoked_at,omitzero"`
-
-	version int64 // updated_at, by the database clock: which of two views is newer
 }
 
 // Active reports whether the key may be used at now.
@@ -74,6 +75,7 @@ func Migrations() []store.Migration {
 			tenant     TEXT   NOT NULL,
 			identity   TEXT   NOT NULL,
 			principal  TEXT   NOT NULL,
+			rotation   TEXT   NOT NULL,
 			scopes     TEXT   NOT NULL,
 			created_at BIGINT NOT NULL,
 			expires_at BIGINT NOT NULL,
@@ -81,7 +83,8 @@ func Migrations() []store.Migration {
 			updated_at BIGINT NOT NULL
 		)`},
 		{Version: 2, Name: "keys indexes", SQLite: `CREATE INDEX keybroker_keys_identity ON keybroker_keys (identity);
-			CREATE INDEX keybroker_keys_principal ON keybroker_keys (principal);
+			CREATE INDEX keybroker_keys_rotation ON keybroker_keys (rotation);
+			CREATE INDEX keybroker_keys_revoked ON keybroker_keys (revoked_at);
 			CREATE INDEX keybroker_keys_tenant ON keybroker_keys (tenant);
 			CREATE INDEX keybroker_keys_updated ON keybroker_keys (updated_at);
 			CREATE INDEX keybroker_keys_expires ON keybroker_keys (expires_at)`},
@@ -112,7 +115,7 @@ const notifyChannel = "chancery_keybroker"
 
 // keyChange names a set of keys by one indexed column.
 type keyChange struct {
-	column string // id, hash, identity, principal or tenant
+	column string // id, hash, identity, rotation or tenant
 	value  string
 }
 
@@ -121,7 +124,7 @@ func (c keyChange) payload() string { return c.column + ":" + c.value }
 func parseKeyChange(payload string) (keyChange, bool) {
 	col, val, ok := strings.Cut(payload, ":")
 	switch col {
-	case "id", "hash", "identity", "principal", "tenant":
+	case "id", "hash", "identity", "rotation", "tenant":
 		return keyChange{col, val}, ok && val != ""
 	}
 	return keyChange{}, false
@@ -137,36 +140,52 @@ func (k *Keys) notify(ctx context.Context, c keyChange) {
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
-// Issue stores a new key and cuts every other active key of the same principal down to
-// at most overlap after info.CreatedAt, in one transaction.
-func (k *Keys) Issue(ctx context.Context, info KeyInfo, key APIKey, overlap time.Duration) error {
+// Issue stores a new key, cuts every other active key of its rotation group down to
+// at most overlap after info.CreatedAt, and cuts the identity's oldest active keys the
+// same way once it has more than maxPerIdentity (bounding clients that never reuse a
+// rotation group, such as one-shot logins). All in one transaction.
+func (k *Keys) Issue(ctx context.Context, info KeyInfo, key APIKey, overlap time.Duration, maxPerIdentity int) error {
 	if info.Principal == "" {
 		info.Principal = info.Identity
+	}
+	if info.Rotation == "" {
+		info.Rotation = info.Principal
 	}
 	h := key.hash()
 	cutoff := ms(info.CreatedAt.Add(overlap))
 	err := k.db.InTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, k.db.Rebind(`UPDATE keybroker_keys
 			SET expires_at = ?, updated_at = `+k.db.NowMillis()+`
-			WHERE principal = ? AND revoked_at IS NULL AND expires_at > ?`),
-			cutoff, info.Principal, cutoff)
+			WHERE rotation = ? AND revoked_at IS NULL AND expires_at > ?`),
+			cutoff, info.Rotation, cutoff)
 		if err != nil {
-			return fmt.Errorf("rotate keys of %s: %w", info.Principal, err)
+			return fmt.Errorf("rotate keys of %s: %w", info.Rotation, err)
 		}
 		_, err = tx.ExecContext(ctx, k.db.Rebind(`INSERT INTO keybroker_keys
-			(id, hash, tenant, identity, principal, scopes, created_at, expires_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, `+k.db.NowMillis()+`)`),
-			info.ID, hex.EncodeToString(h[:]), info.Tenant, info.Identity, info.Principal, strings.Join(info.Scopes, " "),
-			ms(info.CreatedAt), ms(info.ExpiresAt))
+			(id, hash, tenant, identity, principal, rotation, scopes, created_at, expires_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, `+k.db.NowMillis()+`)`),
+			info.ID, hex.EncodeToString(h[:]), info.Tenant, info.Identity, info.Principal, info.Rotation,
+			strings.Join(info.Scopes, " "), ms(info.CreatedAt), ms(info.ExpiresAt))
 		if err != nil {
 			return fmt.Errorf("store key %s: %w", info.ID, err)
+		}
+		if maxPerIdentity > 0 {
+			_, err = tx.ExecContext(ctx, k.db.Rebind(`UPDATE keybroker_keys
+				SET expires_at = ?, updated_at = `+k.db.NowMillis()+`
+				WHERE identity = ? AND revoked_at IS NULL AND expires_at > ? AND id NOT IN (
+					SELECT id FROM keybroker_keys WHERE identity = ? AND revoked_at IS NULL
+					ORDER BY created_at DESC, id DESC LIMIT ?)`),
+				cutoff, info.Identity, cutoff, info.Identity, maxPerIdentity)
+			if err != nil {
+				return fmt.Errorf("cap keys of %s: %w", info.Identity, err)
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	k.notify(ctx, keyChange{"principal", info.Principal})
+	k.notify(ctx, keyChange{"identity", info.Identity})
 	return nil
 }
 
@@ -220,7 +239,7 @@ func (f KeyFilter) change() keyChange {
 
 func (f KeyFilter) empty() bool { return f == KeyFilter{} }
 
-const keyColumns = "hash, id, tenant, identity, principal, scopes, created_at, expires_at, revoked_at, updated_at"
+const keyColumns = "hash, id, tenant, identity, principal, rotation, scopes, created_at, expires_at, revoked_at"
 
 // scanKey reads a row of keyColumns.
 func scanKey(row interface{ Scan(...any) error }) (KeyInfo, [sha256.Size]byte, error) {
@@ -231,7 +250,7 @@ func scanKey(row interface{ Scan(...any) error }) (KeyInfo, [sha256.Size]byte, e
 		created, expires int64
 		revoked          sql.NullInt64
 	)
-	err := row.Scan(&hexHash, &info.ID, &info.Tenant, &info.Identity, &info.Principal, &scopes, &created, &expires, &revoked, &info.version)
+	err := row.Scan(&hexHash, &info.ID, &info.Tenant, &info.Identity, &info.Principal, &info.Rotation, &scopes, &created, &expires, &revoked)
 	if err != nil {
 		return info, h, err
 	}
@@ -314,10 +333,11 @@ func (k *Keys) Revoke(ctx context.Context, f KeyFilter) (int, error) {
 	return int(n), nil
 }
 
-// changed returns the keys a notification names.
-func (k *Keys) changed(ctx context.Context, c keyChange) ([]KeyInfo, [][sha256.Size]byte, error) {
+// changed returns the keys a notification names that have not expired by now
+// (expired keys are inactive whatever else is true of them).
+func (k *Keys) changed(ctx context.Context, c keyChange, now time.Time) ([]KeyInfo, [][sha256.Size]byte, error) {
 	// c.column is one of parseKeyChange's fixed names, never caller text.
-	return k.query(ctx, "read changed keys", " WHERE "+c.column+" = ?", c.value)
+	return k.query(ctx, "read changed keys", " WHERE "+c.column+" = ? AND expires_at > ?", c.value, ms(now))
 }
 
 // changedSince returns every key updated at or after since (database clock).
@@ -325,9 +345,9 @@ func (k *Keys) changedSince(ctx context.Context, since time.Time) ([]KeyInfo, []
 	return k.query(ctx, "read changed keys", " WHERE updated_at >= ?", ms(since))
 }
 
-// active returns every key neither revoked nor expired at now.
-func (k *Keys) active(ctx context.Context, now time.Time) ([]KeyInfo, [][sha256.Size]byte, error) {
-	return k.query(ctx, "load active keys", " WHERE revoked_at IS NULL AND expires_at > ?", ms(now))
+// unexpired returns every key, active or revoked, that has not expired at now.
+func (k *Keys) unexpired(ctx context.Context, now time.Time) ([]KeyInfo, [][sha256.Size]byte, error) {
+	return k.query(ctx, "load keys", " WHERE expires_at > ?", ms(now))
 }
 
 // markSeen records a proof's signature until expires; it reports false when the
@@ -347,14 +367,28 @@ func (k *Keys) markSeen(ctx context.Context, signature string, expires time.Time
 const KeyRetention = 7 * 24 * time.Hour
 
 // collect deletes proof signatures whose window has passed and keys that expired or
-// were revoked more than KeyRetention ago.
+// were revoked more than KeyRetention ago. On PostgreSQL one replica at a time does it.
 func (k *Keys) collect(ctx context.Context, now time.Time) error {
-	if _, err := k.db.ExecContext(ctx, k.db.Rebind("DELETE FROM keybroker_seen_proofs WHERE expires_at < ?"), ms(now)); err != nil {
-		return fmt.Errorf("forget old proofs: %w", err)
-	}
-	old := ms(now.Add(-KeyRetention))
-	if _, err := k.db.ExecContext(ctx, k.db.Rebind("DELETE FROM keybroker_keys WHERE expires_at < ? OR revoked_at < ?"), old, old); err != nil {
-		return fmt.Errorf("delete old keys: %w", err)
-	}
-	return nil
+	return k.db.InTx(ctx, func(tx *sql.Tx) error {
+		if k.db.Driver() == store.Postgres {
+			var got bool
+			if err := tx.QueryRowContext(ctx, "SELECT pg_try_advisory_xact_lock(hashtext('chancery-keybroker-collect'))").Scan(&got); err != nil || !got {
+				return err // another replica is collecting
+			}
+		}
+		old := ms(now.Add(-KeyRetention))
+		for _, d := range []struct {
+			what, stmt string
+			before     int64
+		}{
+			{"forget old proofs", "DELETE FROM keybroker_seen_proofs WHERE expires_at < ?", ms(now)},
+			{"delete expired keys", "DELETE FROM keybroker_keys WHERE expires_at < ?", old},
+			{"delete revoked keys", "DELETE FROM keybroker_keys WHERE revoked_at < ?", old},
+		} {
+			if _, err := tx.ExecContext(ctx, k.db.Rebind(d.stmt), d.before); err != nil {
+				return fmt.Errorf("%s: %w", d.what, err)
+			}
+		}
+		return nil
+	})
 }

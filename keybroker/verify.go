@@ -20,6 +20,7 @@ import (
 const (
 	OrgIDHeader    = "X-Ddog-Org-Id"        // the tenant the caller asks a key for
 	ServerIDHeader = "X-Chancery-Server-Id" // the broker the proof is meant for
+	ClientIDHeader = "X-Chancery-Client-Id" // optional: the client instance, for rotation
 )
 
 // isGetCallerIdentity reports whether a proof's form body is exactly
@@ -136,6 +137,7 @@ type checkedProof struct {
 	proof     delegatedauth.Proof
 	auth      sigV4Auth
 	orgID     string
+	clientID  string // optional, signed: groups a client's keys for rotation
 	signedAt  time.Time
 	signature string
 }
@@ -192,6 +194,13 @@ func (b *Broker) check(encoded string, now time.Time) (*checkedProof, error) {
 	if len(serverIDs) != 1 || serverIDs[0] != b.cfg.ServerID {
 		return nil, refuse(http.StatusUnauthorized, "rejected", "proof is for another server (%s does not name this one)", strings.ToLower(ServerIDHeader))
 	}
+	var clientID string
+	if ids := p.Header.Values(ClientIDHeader); len(ids) > 0 {
+		if len(ids) != 1 || ids[0] == "" || len(ids[0]) > 128 || !slices.Contains(auth.SignedHeaders, strings.ToLower(ClientIDHeader)) {
+			return nil, refuse(http.StatusUnauthorized, "rejected", "proof %s header must be one signed value of at most 128 bytes", strings.ToLower(ClientIDHeader))
+		}
+		clientID = ids[0]
+	}
 	signedAt, err := time.Parse("20060102T150405Z", p.Header.Get("X-Amz-Date"))
 	if err != nil || signedAt.Format("20060102") != auth.Date {
 		return nil, refuse(http.StatusUnauthorized, "rejected", "proof X-Amz-Date is missing, malformed or not the credential scope's date")
@@ -200,7 +209,7 @@ func (b *Broker) check(encoded string, now time.Time) (*checkedProof, error) {
 		return nil, refuse(http.StatusUnauthorized, "rejected", "proof was signed at %s, outside ±%s of the server's clock",
 			signedAt.Format(time.RFC3339), b.cfg.MaxClockSkew)
 	}
-	return &checkedProof{endpoint: endpoint, proof: p, auth: auth, orgID: orgIDs[0], signedAt: signedAt, signature: auth.Signature}, nil
+	return &checkedProof{endpoint: endpoint, proof: p, auth: auth, orgID: orgIDs[0], clientID: clientID, signedAt: signedAt, signature: auth.Signature}, nil
 }
 
 // callSTS sends the checked proof to its allow-listed endpoint and returns the caller.

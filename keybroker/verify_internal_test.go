@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -130,34 +131,58 @@ func TestParseAuthorizationRefusesRepeatedFields(t *testing.T) {
 	}
 }
 
-// TestIndexNeverResurrectsARevokedKey: a read that started before a revocation and
-// lands after it must not make the key active again.
+// TestIndexNeverResurrectsARevokedKey: reads that started before a revocation or a
+// rotation and land after it must not undo them, whatever the clocks say.
 func TestIndexNeverResurrectsARevokedKey(t *testing.T) {
 	now := time.Now()
 	x := newIndex(newMetrics(nil).active)
 	h := sha256.Sum256([]byte("k"))
-	activeV1 := KeyInfo{ID: "k", ExpiresAt: now.Add(time.Hour), version: 1}
-	revokedV2 := activeV1
-	revokedV2.RevokedAt, revokedV2.version = now, 2
+	active := KeyInfo{ID: "k", ExpiresAt: now.Add(time.Hour)}
+	cut := active
+	cut.ExpiresAt = now.Add(time.Minute)
+	revoked := active
+	revoked.RevokedAt = now
 
-	x.apply([]KeyInfo{activeV1}, [][sha256.Size]byte{h}, now)
+	x.apply([]KeyInfo{active}, [][sha256.Size]byte{h}, now)
 	if _, found, _ := x.get(h, now); !found {
 		t.Fatal("active key not indexed")
 	}
-	x.apply([]KeyInfo{revokedV2}, [][sha256.Size]byte{h}, now)
-	x.apply([]KeyInfo{activeV1}, [][sha256.Size]byte{h}, now) // the stale read lands
+	// A rotation cut it short; a stale read of the old expiry lands afterwards.
+	x.apply([]KeyInfo{cut}, [][sha256.Size]byte{h}, now)
+	x.apply([]KeyInfo{active}, [][sha256.Size]byte{h}, now)
+	if info, _, _ := x.get(h, now); !info.ExpiresAt.Equal(cut.ExpiresAt) {
+		t.Fatalf("expiry %s after a stale read, want the earlier %s", info.ExpiresAt, cut.ExpiresAt)
+	}
+	// Revoked; a stale active read lands afterwards.
+	x.apply([]KeyInfo{revoked}, [][sha256.Size]byte{h}, now)
+	x.apply([]KeyInfo{active}, [][sha256.Size]byte{h}, now)
 	if _, found, miss := x.get(h, now); found || !miss {
 		t.Fatalf("revoked key found=%v knownMiss=%v after a stale read; want it gone", found, miss)
 	}
-	// A newer row (not that keys are ever un-revoked) would win.
-	x.apply([]KeyInfo{{ID: "k", ExpiresAt: now.Add(time.Hour), version: 3}}, [][sha256.Size]byte{h}, now)
-	if _, found, _ := x.get(h, now); !found {
-		t.Fatal("newer row did not apply")
-	}
-	// Tombstones are forgotten after tombstoneTTL; expired keys retire.
-	x.prune(now.Add(2 * time.Hour))
-	x.prune(now.Add(2*time.Hour + tombstoneTTL + time.Second))
+	// Tombstones are forgotten after tombstoneTTL.
+	x.prune(now.Add(tombstoneTTL + time.Second))
 	if len(x.active) != 0 || len(x.gone) != 0 {
-		t.Fatalf("after expiry and tombstoneTTL: %d active, %d tombstones", len(x.active), len(x.gone))
+		t.Fatalf("after tombstoneTTL: %d active, %d tombstones", len(x.active), len(x.gone))
+	}
+}
+
+func TestDrainNotes(t *testing.T) {
+	notes := make(chan string, 100)
+	for _, n := range []string{"identity:a", "identity:a", "tenant:t"} {
+		notes <- n
+	}
+	changes, all := drainNotes("hash:x", notes)
+	if all || len(changes) != 3 {
+		t.Fatalf("changes %v, resync %v; want 3 distinct changes", changes, all)
+	}
+	notes <- "garbage"
+	if _, all := drainNotes("identity:a", notes); !all {
+		t.Fatal("an unknown payload must cause a resync")
+	}
+	for i := range maxNoteBatch + 5 {
+		notes <- "id:" + strconv.Itoa(i)
+	}
+	if _, all := drainNotes("id:x", notes); !all {
+		t.Fatal("a large backlog must collapse into one resync")
 	}
 }

@@ -153,6 +153,8 @@ func (c *cli) loginAWSProver(f loginAWSFlags) (*delegatedauth.AWSProver, string,
 		ServerID:    serverID,
 		Region:      f.region,
 		Endpoint:    f.stsEndpoint,
+		// One id per run: --watch rotates its own key; separate runs keep theirs.
+		ClientID: delegatedauth.NewClientID(),
 	}
 	if err := prover.Validate(); err != nil {
 		return nil, "", err
