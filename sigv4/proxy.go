@@ -63,8 +63,8 @@ var authHeaders = []string{headerAuthorization, headerDate, headerSecurityToken,
 // Whoever reaches the proxy acts with its credentials, and a web browser on the same
 // machine reaches it too. So that a web page cannot use it, the proxy refuses with 403
 // Forbidden:
-//   - a request with an Origin header, or with Sec-Fetch-Site cross-site or
-//     same-site: browsers send these on requests a page makes to another origin,
+//   - a request with an Origin or Referer header, or with Sec-Fetch-Site cross-site
+//     or same-site: browsers send these on requests a page makes to another origin,
 //     including the simple form POSTs that are exactly the AWS Query API's format;
 //   - a request whose Host is not one of localhost, a loopback IP address, the
 //     address the connection arrived on, or ProxyConfig.AllowedHosts: a page on a
@@ -162,6 +162,12 @@ func NewProxy(cfg ProxyConfig) (http.Handler, error) {
 func browserRequest(h http.Header) string {
 	if _, ok := h["Origin"]; ok {
 		return "Origin header"
+	}
+	// Browsers without Fetch Metadata still send a Referer on the cross-site GETs an
+	// <img> or <script> makes (unless the page suppresses it: a residual risk for such
+	// browsers, documented in README).
+	if _, ok := h["Referer"]; ok {
+		return "Referer header"
 	}
 	switch strings.ToLower(h.Get("Sec-Fetch-Site")) {
 	case "cross-site", "same-site":

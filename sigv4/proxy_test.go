@@ -178,6 +178,7 @@ func TestProxyRefusesWebPages(t *testing.T) {
 		{"opaque origin", "", http.Header{"Origin": {"null"}}, http.StatusForbidden},
 		{"cross-site", "", http.Header{"Sec-Fetch-Site": {"cross-site"}}, http.StatusForbidden},
 		{"same-site", "", http.Header{"Sec-Fetch-Site": {"same-site"}}, http.StatusForbidden},
+		{"old browser <img> GET", "", http.Header{"Referer": {"http://attacker.example/page"}}, http.StatusForbidden},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			before := hits.Load()
