@@ -87,6 +87,9 @@ type Refresher struct {
 	next     time.Time
 	subs     map[int]func(Key)
 	nextSub  int
+	lastTry  time.Time // when the last attempt finished, to pace Rejected
+
+	wake chan struct{} // Rejected asks the loop to refresh now
 
 	wg sync.WaitGroup // Start and the refresh loop
 
@@ -108,6 +111,7 @@ func NewRefresher(src KeySource, o RefresherOptions) *Refresher {
 		metrics:  o.Metrics,
 		jitter:   rand.Float64,
 		subs:     map[int]func(Key){},
+		wake:     make(chan struct{}, 1),
 	}
 	if r.detect == nil {
 		r.detect = func(ctx context.Context) bool { _, ok := awscreds.Detect(ctx); return ok }
@@ -215,6 +219,8 @@ func (r *Refresher) loop(ctx context.Context, wait time.Duration) {
 			t.Stop()
 			return
 		case <-t.C():
+		case <-r.wake:
+			t.Stop()
 		}
 		wait, _ = r.attempt(ctx)
 		if ctx.Err() != nil {
@@ -223,9 +229,36 @@ func (r *Refresher) loop(ctx context.Context, wait time.Duration) {
 	}
 }
 
+// Rejected tells the Refresher that a service refused key (an HTTP 401 or 403, say):
+// the broker revoked it or rotated it out early. If key is the managed key being
+// served, the Refresher gets a new one now rather than at its next scheduled refresh.
+// It does so at most once per MinRetry, so a service that refuses every key cannot
+// make it hammer the broker; a key that is no longer served is ignored.
+func (r *Refresher) Rejected(key APIKey) {
+	now := r.clock.Now()
+	r.mu.Lock()
+	current := r.cur.Managed && r.cur.APIKey.Equal(key)
+	paced := now.Sub(r.lastTry) < r.minRetry
+	r.mu.Unlock()
+	if !current || paced {
+		return
+	}
+	r.log.Info("delegated auth: the API key was refused; refreshing now")
+	select {
+	case r.wake <- struct{}{}:
+	default: // a refresh is already asked for
+	}
+}
+
 // attempt gets a key from the source, publishes the outcome and returns how long to
 // wait before the next attempt, and whether it succeeded.
 func (r *Refresher) attempt(ctx context.Context) (time.Duration, bool) {
+	defer func() {
+		now := r.clock.Now()
+		r.mu.Lock()
+		r.lastTry = now
+		r.mu.Unlock()
+	}()
 	k, err := r.src.Key(ctx) // no lock held: this is network I/O
 	if err == nil && k.APIKey.IsZero() {
 		err = errors.New("key source returned an empty key")

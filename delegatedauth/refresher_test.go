@@ -219,6 +219,38 @@ func TestRefresherNotifiesOnChangeOnly(t *testing.T) {
 	}
 }
 
+// TestRefresherRejectedRefreshesEarly: a service refusing the key (revoked or rotated
+// out) makes the Refresher get a new one at once, paced by MinRetry; a stale key's
+// rejection is ignored.
+func TestRefresherRejectedRefreshesEarly(t *testing.T) {
+	var n atomic.Int32
+	env := newRefresherEnv(t, func(w http.ResponseWriter, r *http.Request) {
+		keyReplyHandler(fmt.Sprintf("chk_key_%d_0123456789abcdefghijklmn", n.Add(1)), "")(w, r)
+	}, RefresherOptions{MinRetry: time.Minute})
+	if err := env.r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	first := env.r.APIKey()
+	env.clock.nextTimer(t)             // the hourly refresh is scheduled
+	env.r.Rejected(first)              // within MinRetry of the first exchange: paced
+	env.clock.Advance(2 * time.Minute) // not yet the hourly refresh
+	if got := env.r.APIKey(); !got.Equal(first) {
+		t.Fatal("a rejection within MinRetry of the last attempt refreshed anyway")
+	}
+	env.r.Rejected(first)
+	env.clock.nextTimer(t) // the early refresh ran and scheduled the next
+	second := env.r.APIKey()
+	if second.Equal(first) {
+		t.Fatal("the rejected key is still served")
+	}
+	env.clock.Advance(2 * time.Minute)
+	env.r.Rejected(first) // stale: no longer served
+	env.clock.noTimer(t)
+	if !env.r.APIKey().Equal(second) || n.Load() != 2 {
+		t.Fatalf("a stale rejection caused an exchange (%d exchanges)", n.Load())
+	}
+}
+
 func TestRefresherRefreshesBeforeExpiry(t *testing.T) {
 	expires := newFakeClock().Now().Add(10 * time.Minute) // every fake clock starts at the same time
 	env := newRefresherEnv(t, keyReplyHandler(testKey, expires.Format(time.RFC3339)), RefresherOptions{
