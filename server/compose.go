@@ -39,6 +39,7 @@ func FromConfig(ctx context.Context, cfg config.Config, log *slog.Logger, extra 
 			return fail(err)
 		}
 		closers = append(closers, db)
+		db.SetLogger(log)
 		broker, err := keybroker.New(ctx, *cfg.KeyBroker, db, keybroker.Options{Logger: log, Registry: reg})
 		if err != nil {
 			return fail(fmt.Errorf("keybroker: %w", err))

@@ -108,6 +108,11 @@ func (db *DB) pump(ctx context.Context, channel string, conn *pgx.Conn, ch chan<
 			continue
 		}
 		conn.Close(context.Background())
+		if ctx.Err() != nil {
+			return
+		}
+		log := db.logger()
+		log.Warn("store: LISTEN connection lost; reconnecting", "channel", channel, "err", err)
 		for {
 			if ctx.Err() != nil {
 				return
@@ -121,8 +126,10 @@ func (db *DB) pump(ctx context.Context, channel string, conn *pgx.Conn, ch chan<
 			backoff = min(backoff*2, 30*time.Second)
 			if conn, err = db.listen(ctx, channel); err == nil {
 				backoff = 100 * time.Millisecond
+				log.Info("store: LISTEN connection restored", "channel", channel)
 				break
 			}
+			log.Warn("store: LISTEN reconnect failed", "channel", channel, "retry_in", backoff, "err", err)
 		}
 		select {
 		case ch <- Resync:

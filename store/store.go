@@ -93,6 +93,24 @@ type DB struct {
 	mu     sync.Mutex
 	subs   map[string][]chan string // SQLite's in-process notifications
 	closed bool
+	log    *slog.Logger
+}
+
+// SetLogger sets where the database reports trouble that no caller sees, such as a
+// lost LISTEN connection; the default discards it.
+func (db *DB) SetLogger(l *slog.Logger) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	db.log = l
+}
+
+func (db *DB) logger() *slog.Logger {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return db.log
 }
 
 // Open opens (creating, for SQLite) the database described by cfg. stateDir anchors a

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -159,6 +160,8 @@ func TestNotifyReachesOtherReplicas(t *testing.T) {
 	pg := testenv.Postgres(t)
 	ctx := ctxT(t)
 	a, b := storetest.OpenPostgres(t, pg, "replicas"), storetest.OpenPostgres(t, pg, "replicas")
+	var logs syncBuffer
+	b.SetLogger(slog.New(slog.NewTextHandler(&logs, nil)))
 	sub, err := b.Subscribe(ctx, "keys")
 	if err != nil {
 		t.Fatal(err)
@@ -177,12 +180,33 @@ func TestNotifyReachesOtherReplicas(t *testing.T) {
 	if got := receive(t, sub); got != store.Resync {
 		t.Fatalf("after the listener was killed: %q, want Resync", got)
 	}
+	if l := logs.String(); !strings.Contains(l, "LISTEN connection lost") || !strings.Contains(l, "LISTEN connection restored") {
+		t.Errorf("reconnect not logged:\n%s", l)
+	}
 	if err := a.Notify(ctx, "keys", "revoked:k2"); err != nil {
 		t.Fatal(err)
 	}
 	if got := receive(t, sub); got != "revoked:k2" {
 		t.Fatalf("after reconnect: %q", got)
 	}
+}
+
+// syncBuffer is a log sink for a goroutine other than the test's.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func TestConfigValidate(t *testing.T) {
