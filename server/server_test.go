@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -9,11 +8,12 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chancery/chancery/server"
+
+	"github.com/chancery/chancery/internal/testenv"
 )
 
 // testCapability is a capability whose routes and checks the tests choose.
@@ -38,33 +38,16 @@ func (c *testCapability) Close() error {
 	return nil
 }
 
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type running struct {
 	url    string
-	logs   *syncBuffer
+	logs   *testenv.Buffer
 	cancel context.CancelFunc
 	done   chan error
 }
 
 func start(t *testing.T, timeout time.Duration, caps ...server.Capability) *running {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	srv, err := server.New(server.Options{
 		Listen:          "127.0.0.1:0",
 		ShutdownTimeout: timeout,

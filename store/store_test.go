@@ -160,7 +160,7 @@ func TestNotifyReachesOtherReplicas(t *testing.T) {
 	pg := testenv.Postgres(t)
 	ctx := ctxT(t)
 	a, b := storetest.OpenPostgres(t, pg, "replicas"), storetest.OpenPostgres(t, pg, "replicas")
-	var logs syncBuffer
+	var logs testenv.Buffer
 	b.SetLogger(slog.New(slog.NewTextHandler(&logs, nil)))
 	sub, err := b.Subscribe(ctx, "keys")
 	if err != nil {
@@ -189,24 +189,6 @@ func TestNotifyReachesOtherReplicas(t *testing.T) {
 	if got := receive(t, sub); got != "revoked:k2" {
 		t.Fatalf("after reconnect: %q", got)
 	}
-}
-
-// syncBuffer is a log sink for a goroutine other than the test's.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestConfigValidate(t *testing.T) {

@@ -181,7 +181,7 @@ func TestLoginAWSWatch(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "api_key")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testenv.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, &cli{
@@ -219,24 +219,6 @@ func TestLoginAWSWatch(t *testing.T) {
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("mode %v, %v", fi.Mode(), err)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a command writing while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestLoginUsageErrors(t *testing.T) {
@@ -289,7 +271,7 @@ func TestLoginAWSWatchStopsOnSignal(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "api_key")
 	cmd := exec.Command(os.Args[0], "login", "aws", "--server", b.URL, "--org", "acme", "--sts-endpoint", m.URL, "--write", path, "--watch")
 	cmd.Env = append(append(os.Environ(), asMainEnv+"=1"), motoEnviron(m)...)
-	var stdout, stderr syncBuffer
+	var stdout, stderr testenv.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

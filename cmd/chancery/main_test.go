@@ -13,10 +13,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/chancery/chancery/internal/testenv"
 )
 
 // asMainEnv makes the test binary behave as the chancery binary, so tests can run the
@@ -189,26 +190,8 @@ func TestServeStartupErrors(t *testing.T) {
 type child struct {
 	cmd    *exec.Cmd
 	addr   string
-	stderr *lockedBuffer
+	stderr *testenv.Buffer
 	exited chan error
-}
-
-// lockedBuffer is a buffer one goroutine writes while another reads.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) WriteString(s string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b.WriteString(s)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // startChild runs `chancery args...` in dir and waits for its "serving" log line.
@@ -224,7 +207,7 @@ func startChild(t *testing.T, dir string, env []string, args ...string) *child {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	c := &child{cmd: cmd, stderr: &lockedBuffer{}, exited: make(chan error, 1)}
+	c := &child{cmd: cmd, stderr: &testenv.Buffer{}, exited: make(chan error, 1)}
 	addrRE := regexp.MustCompile(`msg=serving addr=(\S+)`)
 	found := make(chan string, 1)
 	go func() {
