@@ -1,10 +1,10 @@
 package delegatedauth
 
 import (
-	"errors"
-	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/chancery/chancery/internal/metrics"
 )
 
 // Metrics are the Prometheus metrics of Refreshers, labelled by instance name. One
@@ -41,27 +41,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"instance"}),
 	}
 	if reg != nil {
-		m.attempts = register(reg, m.attempts)
-		m.failures = register(reg, m.failures)
-		m.managed = register(reg, m.managed)
-		m.expiry = register(reg, m.expiry)
+		m.attempts = metrics.Register(reg, "delegatedauth", m.attempts)
+		m.failures = metrics.Register(reg, "delegatedauth", m.failures)
+		m.managed = metrics.Register(reg, "delegatedauth", m.managed)
+		m.expiry = metrics.Register(reg, "delegatedauth", m.expiry)
 	}
 	return m
-}
-
-// register registers c with reg, or returns the equal collector reg already has.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	panic(fmt.Sprintf("delegatedauth: registering metrics: %v", err))
 }
 
 // record notes one attempt's outcome and the key served after it.

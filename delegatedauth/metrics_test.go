@@ -52,7 +52,7 @@ func TestNewMetricsConflictingCollector(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "chancery_delegatedauth_key_managed", Help: "other"}, []string{"tenant"}))
 	defer func() {
-		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "delegatedauth: registering metrics") {
+		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "delegatedauth: register metrics") {
 			t.Errorf("panic %v, want one naming the registration", r)
 		}
 	}()

@@ -26,7 +26,7 @@ type Broker struct {
 	index    *index
 	sts      *http.Client
 	log      *slog.Logger
-	metrics  *metrics
+	metrics  *brokerMetrics
 	now      func() time.Time
 
 	limiter  *clientLimiter

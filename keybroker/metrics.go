@@ -1,20 +1,20 @@
 package keybroker
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/chancery/chancery/internal/metrics"
 )
 
-type metrics struct {
+type brokerMetrics struct {
 	exchanges  *prometheus.CounterVec
 	stsLatency prometheus.Histogram
 	replays    prometheus.Counter
 	active     prometheus.Gauge
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
-	m := &metrics{
+func newMetrics(reg prometheus.Registerer) *brokerMetrics {
+	m := &brokerMetrics{
 		exchanges: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chancery_keybroker_exchanges_total",
 			Help: "Proof exchanges by outcome: issued, malformed, rejected, replayed, unbound, throttled, sts_error, internal_error.",
@@ -34,25 +34,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		m.exchanges = register(reg, m.exchanges)
-		m.stsLatency = register(reg, m.stsLatency)
-		m.replays = register(reg, m.replays)
-		m.active = register(reg, m.active)
+		m.exchanges = metrics.Register(reg, "keybroker", m.exchanges)
+		m.stsLatency = metrics.Register(reg, "keybroker", m.stsLatency)
+		m.replays = metrics.Register(reg, "keybroker", m.replays)
+		m.active = metrics.Register(reg, "keybroker", m.active)
 	}
 	return m
-}
-
-// register registers c, or returns the collector already registered under its name
-// (a second broker on one registry shares the metrics instead of panicking).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var dup prometheus.AlreadyRegisteredError
-		if errors.As(err, &dup) {
-			if existing, ok := dup.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic("keybroker: register metric: " + err.Error())
-	}
-	return c
 }
