@@ -1,7 +1,6 @@
 package delegatedauth
 
 import (
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/chancery/chancery/internal/metrics"
