@@ -194,16 +194,6 @@ func envSettings() []envSetting {
 	}
 }
 
-// EnvNames lists the environment variables Load honours.
-func EnvNames() []string {
-	settings := envSettings()
-	names := make([]string, len(settings))
-	for i, s := range settings {
-		names[i] = s.name
-	}
-	return names
-}
-
 func applyEnv(cfg *Config, environ []string) error {
 	var problems []error
 	settings := envSettings()

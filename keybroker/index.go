@@ -135,12 +135,6 @@ func (x *index) prune(now time.Time) {
 	x.gauge.Set(float64(len(x.active)))
 }
 
-func (x *index) size() int {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	return len(x.active)
-}
-
 // Introspect returns what the broker knows about key, or ErrUnknownKey. A key in the
 // index costs a hash and a map read; an unknown one is looked up in the database at most
 // once per negativeTTL.
