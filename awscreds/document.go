@@ -32,16 +32,17 @@ func parseCredentialsDocument(data []byte, source string) (Credentials, error) {
 	if doc.AccessKeyID == "" || doc.SecretAccessKey == "" {
 		return Credentials{}, errors.New("credentials document lacks AccessKeyId or SecretAccessKey")
 	}
-	c := Credentials{
-		AccessKeyID:     doc.AccessKeyID,
-		SecretAccessKey: doc.SecretAccessKey,
-		SessionToken:    doc.Token,
-		Source:          source,
+	return documentCredentials(doc.AccessKeyID, doc.SecretAccessKey, doc.Token, doc.Expiration, source), nil
+}
+
+// documentCredentials makes Credentials from the fields every credentials document
+// (IMDS, ECS, credential_process) carries; a nil expiration means they never expire.
+func documentCredentials(id, secret, token string, expiration *time.Time, source string) Credentials {
+	c := Credentials{AccessKeyID: id, SecretAccessKey: secret, SessionToken: token, Source: source}
+	if expiration != nil {
+		c.CanExpire, c.Expires = true, *expiration
 	}
-	if doc.Expiration != nil {
-		c.CanExpire, c.Expires = true, *doc.Expiration
-	}
-	return c, nil
+	return c
 }
 
 // jsonSyntaxOnly reduces a decoding error to its position and kind: the errors of

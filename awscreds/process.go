@@ -95,16 +95,7 @@ func parseProcessOutput(data []byte) (Credentials, error) {
 	if doc.AccessKeyID == "" || doc.SecretAccessKey == "" {
 		return Credentials{}, errors.New("credential_process: output lacks AccessKeyId or SecretAccessKey")
 	}
-	c := Credentials{
-		AccessKeyID:     doc.AccessKeyID,
-		SecretAccessKey: doc.SecretAccessKey,
-		SessionToken:    doc.SessionToken,
-		Source:          SourceProcess,
-	}
-	if doc.Expiration != nil {
-		c.CanExpire, c.Expires = true, *doc.Expiration
-	}
-	return c, nil
+	return documentCredentials(doc.AccessKeyID, doc.SecretAccessKey, doc.SessionToken, doc.Expiration, SourceProcess), nil
 }
 
 // limitedBuffer keeps the first limit bytes written to it and notes any overflow; it
